@@ -95,8 +95,21 @@ export interface ErrorFrame {
   message: string;
 }
 
-/** A frame a provider or client sends us. */
-export type InboundFrame = StartFrame | AudioInFrame | DtmfFrame | MarkFrame | EndFrame | TextFrame | ClearFrame;
+/**
+ * A frame a provider or client sends us. Known informational messages (Twilio `connected`,
+ * Jambonz `playDone`) arrive as an EventFrame; a provider-reported error as an ErrorFrame.
+ * Only unrecognised or malformed input makes `parse` return null.
+ */
+export type InboundFrame =
+  | StartFrame
+  | AudioInFrame
+  | DtmfFrame
+  | MarkFrame
+  | EndFrame
+  | TextFrame
+  | ClearFrame
+  | EventFrame
+  | ErrorFrame;
 
 /** A frame we send a provider or client. */
 export type OutboundFrame =
