@@ -1,0 +1,13 @@
+export { MemoryStore } from './memory-store.ts';
+export { RedisStore, type RedisStoreOptions } from './redis-store.ts';
+export type {
+  AcquireResult,
+  ClaimOptions,
+  LeaseClaim,
+  ReadGroupOptions,
+  Store,
+  StoreHealth,
+  StreamEntry,
+  Unsubscribe,
+} from './store.ts';
+export { compareStreamIds } from './store.ts';

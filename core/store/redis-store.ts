@@ -1,0 +1,370 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import type {
+  AcquireResult,
+  ClaimOptions,
+  LeaseClaim,
+  ReadGroupOptions,
+  Store,
+  StoreHealth,
+  StreamEntry,
+  Unsubscribe,
+} from './store.ts';
+
+/**
+ * Lease semaphores are sorted sets: member = holder, score = expiry (ms, Redis server clock).
+ * Each script prunes expired holders first, so a crashed node's slots return after their TTL
+ * with no sweeper. All keys of one call share the `{lease}` hash tag, so a multi-key acquire
+ * stays atomic on a cluster too.
+ */
+const NOW_MS = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+
+const ACQUIRE = `${NOW_MS}
+local holder = ARGV[1]
+local ttl = tonumber(ARGV[2])
+for i, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  if not redis.call('ZSCORE', key, holder) then
+    local count = redis.call('ZCARD', key)
+    if count >= tonumber(ARGV[i + 2]) then return {i, count} end
+  end
+end
+local exp = now + ttl
+for _, key in ipairs(KEYS) do
+  redis.call('ZADD', key, exp, holder)
+  local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+  redis.call('PEXPIREAT', key, tonumber(last[2]) + 1000)
+end
+return {0, 0}`;
+
+const RENEW = `${NOW_MS}
+local holder = ARGV[1]
+local exp = now + tonumber(ARGV[2])
+local all = 1
+for _, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  if redis.call('ZSCORE', key, holder) then
+    redis.call('ZADD', key, exp, holder)
+    local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+    redis.call('PEXPIREAT', key, tonumber(last[2]) + 1000)
+  else
+    all = 0
+  end
+end
+return all`;
+
+const RELEASE = `${NOW_MS}
+local n = 0
+for _, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  n = n + redis.call('ZREM', key, ARGV[1])
+end
+return n`;
+
+const COUNT = `${NOW_MS}
+return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')`;
+
+type RawEntry = [string, string[]] | null;
+
+interface LeaseCommands {
+  leaseAcquire(...args: (string | number)[]): Promise<[number, number]>;
+  leaseRenew(...args: (string | number)[]): Promise<number>;
+  leaseRelease(...args: (string | number)[]): Promise<number>;
+  leaseCount(key: string): Promise<number>;
+}
+
+export interface RedisStoreOptions {
+  /** Prepended to every key and channel, so several deployments or tests can share a server. */
+  prefix?: string;
+  redis?: RedisOptions;
+}
+
+/**
+ * The Store on Redis (ioredis): what production runs, shared by every core and control node.
+ * Leases are Lua scripts (atomic, never overshooting under races); streams are Redis Streams
+ * with consumer groups; pub/sub uses a dedicated subscriber connection, and blocking group
+ * reads borrow connections of their own so they never stall other commands.
+ */
+export class RedisStore implements Store {
+  readonly kind = 'redis' as const;
+  private readonly redis: Redis & LeaseCommands;
+  private readonly prefix: string;
+  private subscriber: Redis | undefined;
+  private readonly handlers = new Map<string, Set<(message: string) => void>>();
+  private readonly idleBlockers: Redis[] = [];
+  private readonly blockers = new Set<Redis>();
+
+  private constructor(redis: Redis, prefix: string) {
+    this.redis = redis as Redis & LeaseCommands;
+    this.prefix = prefix;
+    redis.defineCommand('leaseAcquire', { lua: ACQUIRE });
+    redis.defineCommand('leaseRenew', { lua: RENEW });
+    redis.defineCommand('leaseRelease', { lua: RELEASE });
+    redis.defineCommand('leaseCount', { lua: COUNT, numberOfKeys: 1 });
+  }
+
+  /** Connects and waits until the server answers, so a bad URL fails at boot. */
+  static async connect(url: string, opts: RedisStoreOptions = {}): Promise<RedisStore> {
+    const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3, ...opts.redis });
+    redis.on('error', () => {
+      // ioredis reconnects by itself; health() reports the outage. Without a listener Node
+      // would treat the emitted error as unhandled.
+    });
+    await redis.connect();
+    return new RedisStore(redis, opts.prefix ?? 'sipai:');
+  }
+
+  private leaseKey(key: string): string {
+    return `${this.prefix}{lease}:${key}`;
+  }
+
+  private k(key: string): string {
+    return this.prefix + key;
+  }
+
+  // ── leases ─────────────────────────────────────────────────────────────────────────
+
+  async acquire(claims: LeaseClaim[], holder: string, ttlMs: number): Promise<AcquireResult> {
+    if (claims.length === 0) return { ok: true };
+    const keys = claims.map((c) => this.leaseKey(c.key));
+    const limits = claims.map((c) => c.limit);
+    const [failed, count] = await this.redis.leaseAcquire(keys.length, ...keys, holder, ttlMs, ...limits);
+    if (failed === 0) return { ok: true };
+    const claim = claims[failed - 1]!;
+    return { ok: false, key: claim.key, count, limit: claim.limit };
+  }
+
+  async renew(keys: string[], holder: string, ttlMs: number): Promise<boolean> {
+    if (keys.length === 0) return true;
+    const full = keys.map((k) => this.leaseKey(k));
+    return (await this.redis.leaseRenew(full.length, ...full, holder, ttlMs)) === 1;
+  }
+
+  async release(keys: string[], holder: string): Promise<number> {
+    if (keys.length === 0) return 0;
+    const full = keys.map((k) => this.leaseKey(k));
+    return this.redis.leaseRelease(full.length, ...full, holder);
+  }
+
+  async leaseCount(key: string): Promise<number> {
+    return this.redis.leaseCount(this.leaseKey(key));
+  }
+
+  // ── kv ─────────────────────────────────────────────────────────────────────────────
+
+  async get(key: string): Promise<string | null> {
+    return this.redis.get(this.k(key));
+  }
+
+  async getMany(keys: string[]): Promise<(string | null)[]> {
+    if (keys.length === 0) return [];
+    return this.redis.mget(keys.map((k) => this.k(k)));
+  }
+
+  async set(key: string, value: string, ttlMs?: number): Promise<void> {
+    if (ttlMs === undefined) await this.redis.set(this.k(key), value);
+    else await this.redis.set(this.k(key), value, 'PX', Math.max(1, Math.ceil(ttlMs)));
+  }
+
+  async del(key: string): Promise<boolean> {
+    return (await this.redis.del(this.k(key))) > 0;
+  }
+
+  // ── streams ────────────────────────────────────────────────────────────────────────
+
+  async append(stream: string, fields: Record<string, string>, maxLen?: number): Promise<string> {
+    const args: string[] = [];
+    for (const name in fields) args.push(name, fields[name]!);
+    const key = this.k(stream);
+    const id =
+      maxLen === undefined
+        ? await this.redis.xadd(key, '*', ...args)
+        : await this.redis.xadd(key, 'MAXLEN', maxLen, '*', ...args);
+    return id as string;
+  }
+
+  async range(stream: string, start = '-', end = '+', count?: number): Promise<StreamEntry[]> {
+    const raw =
+      count === undefined
+        ? await this.redis.xrange(this.k(stream), start, end)
+        : await this.redis.xrange(this.k(stream), start, end, 'COUNT', count);
+    return raw.map(toEntry);
+  }
+
+  async streamLength(stream: string): Promise<number> {
+    return this.redis.xlen(this.k(stream));
+  }
+
+  async createGroup(stream: string, group: string, from: '0' | '$' = '0'): Promise<void> {
+    try {
+      await this.redis.xgroup('CREATE', this.k(stream), group, from, 'MKSTREAM');
+    } catch (err) {
+      if (!String((err as Error).message).startsWith('BUSYGROUP')) throw err;
+    }
+  }
+
+  async readGroup(
+    stream: string,
+    group: string,
+    consumer: string,
+    opts: ReadGroupOptions = {},
+  ): Promise<StreamEntry[]> {
+    const count = opts.count ?? 10;
+    const key = this.k(stream);
+    if (!opts.blockMs) {
+      const res = (await this.redis.xreadgroup(
+        'GROUP',
+        group,
+        consumer,
+        'COUNT',
+        count,
+        'STREAMS',
+        key,
+        '>',
+      )) as [string, RawEntry[]][] | null;
+      return entriesOf(res);
+    }
+    const conn = this.idleBlockers.pop() ?? this.newBlocker();
+    try {
+      const res = (await conn.xreadgroup(
+        'GROUP',
+        group,
+        consumer,
+        'COUNT',
+        count,
+        'BLOCK',
+        opts.blockMs,
+        'STREAMS',
+        key,
+        '>',
+      )) as [string, RawEntry[]][] | null;
+      return entriesOf(res);
+    } finally {
+      if (this.blockers.has(conn)) this.idleBlockers.push(conn);
+    }
+  }
+
+  private newBlocker(): Redis {
+    const conn = this.redis.duplicate();
+    conn.on('error', () => {});
+    this.blockers.add(conn);
+    return conn;
+  }
+
+  async ack(stream: string, group: string, ids: string[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    return this.redis.xack(this.k(stream), group, ...ids);
+  }
+
+  async claimIdle(
+    stream: string,
+    group: string,
+    consumer: string,
+    opts: ClaimOptions,
+  ): Promise<StreamEntry[]> {
+    const count = opts.count ?? 10;
+    const out: StreamEntry[] = [];
+    let cursor = '0-0';
+    do {
+      const [next, raw] = (await this.redis.xautoclaim(
+        this.k(stream),
+        group,
+        consumer,
+        opts.minIdleMs,
+        cursor,
+        'COUNT',
+        count - out.length,
+      )) as [string, RawEntry[]];
+      for (const e of raw) if (e) out.push(toEntry(e));
+      cursor = next;
+    } while (cursor !== '0-0' && out.length < count);
+    return out;
+  }
+
+  async trim(stream: string, maxLen: number): Promise<number> {
+    return this.redis.xtrim(this.k(stream), 'MAXLEN', maxLen);
+  }
+
+  // ── pub/sub ────────────────────────────────────────────────────────────────────────
+
+  async publish(channel: string, message: string): Promise<number> {
+    return this.redis.publish(this.k(channel), message);
+  }
+
+  async subscribe(channel: string, onMessage: (message: string) => void): Promise<Unsubscribe> {
+    const sub = await this.subscriberConnection();
+    const full = this.k(channel);
+    let set = this.handlers.get(full);
+    const handler = (m: string) => onMessage(m);
+    if (!set) {
+      set = new Set();
+      this.handlers.set(full, set);
+      set.add(handler);
+      await sub.subscribe(full);
+    } else {
+      set.add(handler);
+    }
+    return async () => {
+      const current = this.handlers.get(full);
+      if (!current?.delete(handler)) return;
+      if (current.size === 0) {
+        this.handlers.delete(full);
+        await sub.unsubscribe(full);
+      }
+    };
+  }
+
+  private async subscriberConnection(): Promise<Redis> {
+    if (this.subscriber) return this.subscriber;
+    const sub = this.redis.duplicate();
+    sub.on('error', () => {});
+    sub.on('message', (channel: string, message: string) => {
+      const set = this.handlers.get(channel);
+      if (set) for (const h of set) h(message);
+    });
+    this.subscriber = sub;
+    return sub;
+  }
+
+  async health(): Promise<StoreHealth> {
+    const started = performance.now();
+    try {
+      await this.redis.ping();
+      return { ok: true, kind: 'redis', latencyMs: Math.round((performance.now() - started) * 100) / 100 };
+    } catch (err) {
+      return { ok: false, kind: 'redis', error: (err as Error).message };
+    }
+  }
+
+  async close(): Promise<void> {
+    // Blocked connections would hold QUIT until their BLOCK times out: cut them instead.
+    for (const c of this.blockers) c.disconnect();
+    const conns = [this.redis, this.subscriber].filter((c): c is Redis => c !== undefined);
+    this.blockers.clear();
+    this.idleBlockers.length = 0;
+    this.handlers.clear();
+    await Promise.all(
+      conns.map(async (c) => {
+        try {
+          await c.quit();
+        } catch {
+          c.disconnect();
+        }
+      }),
+    );
+  }
+}
+
+function toEntry(raw: [string, string[]]): StreamEntry {
+  const [id, flat] = raw;
+  const fields: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
+  return { id, fields };
+}
+
+function entriesOf(res: [string, RawEntry[]][] | null): StreamEntry[] {
+  if (!res) return [];
+  const out: StreamEntry[] = [];
+  for (const [, entries] of res) for (const e of entries) if (e) out.push(toEntry(e));
+  return out;
+}
