@@ -1,3 +1,4 @@
+export { connectStore } from './connect.ts';
 export { MemoryStore } from './memory-store.ts';
 export { RedisStore, type RedisStoreOptions } from './redis-store.ts';
 export type {

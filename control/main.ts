@@ -1,0 +1,40 @@
+/**
+ * Control alone, as production runs it (Fargate, port 8080): the `/v1` API over DATABASE_URL,
+ * its workers, the Store from REDIS_URL, and `/metrics`.
+ */
+import { ConfigError, loadConfig } from '../core/config/index.ts';
+import { createLogger, metricsResponse } from '../core/observability/index.ts';
+import { onShutdownSignal, startHttpServer } from '../core/server/index.ts';
+import { connectStore } from '../core/store/index.ts';
+import { Control } from './app.ts';
+import { openDatabase } from './db/index.ts';
+
+try {
+  const config = await loadConfig(process.env, { defaults: { PORT: '8080' } });
+  const log = createLogger({ level: config.LOG_LEVEL, service: 'control' });
+  const store = await connectStore(config, log);
+  const db = await openDatabase(config, log);
+  const control = new Control({ config, log, store, sql: db.sql, databaseKind: db.kind });
+  const http = startHttpServer({
+    port: config.PORT,
+    hostname: config.HOST,
+    log,
+    plane: {
+      fetch: (req) => (new URL(req.url).pathname === '/metrics' ? metricsResponse() : control.fetch(req)),
+    },
+  });
+  log.info({ url: http.url, health: `${http.url}/v1/health` }, 'control listening');
+  onShutdownSignal(log, config.SHUTDOWN_GRACE_MS + 5000, async () => {
+    await http.stop(config.SHUTDOWN_GRACE_MS);
+    await control.close();
+    await db.close();
+    await store.close();
+  });
+  await control.start();
+} catch (err) {
+  if (err instanceof ConfigError) {
+    console.error(err.message);
+    process.exit(2);
+  }
+  throw err;
+}

@@ -1,0 +1,198 @@
+/**
+ * Every environment variable the platform reads, in one table: its parser, default and the
+ * sentence the README's configuration table shows. `loadConfig` validates against it once at
+ * boot; `npm run docs:config` prints the README table from it, and a test keeps them in step.
+ */
+
+export interface Setting<T> {
+  /** Which process reads it: `core`, `control`, or `all`. */
+  scope: 'core' | 'control' | 'all';
+  doc: string;
+  /** Shown in the README's default column. */
+  defaultText: string;
+  secret?: boolean;
+  /** Turns the raw string (or undefined when unset) into the value, or throws a reason. */
+  parse(raw: string | undefined): T;
+}
+
+function setting<T>(s: Setting<T>): Setting<T> {
+  return s;
+}
+
+function int(opts: { def: number; min: number; max: number; scope: Setting<number>['scope']; doc: string }) {
+  return setting<number>({
+    scope: opts.scope,
+    doc: opts.doc,
+    defaultText: String(opts.def),
+    parse(raw) {
+      if (raw === undefined || raw === '') return opts.def;
+      if (!/^-?\d+$/.test(raw.trim())) throw new Error(`must be a whole number, got "${raw}"`);
+      const n = Number(raw);
+      if (n < opts.min || n > opts.max)
+        throw new Error(`must be between ${opts.min} and ${opts.max}, got ${n}`);
+      return n;
+    },
+  });
+}
+
+function bool(opts: { def: boolean; scope: Setting<boolean>['scope']; doc: string }) {
+  return setting<boolean>({
+    scope: opts.scope,
+    doc: opts.doc,
+    defaultText: String(opts.def),
+    parse(raw) {
+      if (raw === undefined || raw === '') return opts.def;
+      const v = raw.trim().toLowerCase();
+      if (v === 'true' || v === '1') return true;
+      if (v === 'false' || v === '0') return false;
+      throw new Error(`must be true or false, got "${raw}"`);
+    },
+  });
+}
+
+function oneOf<const V extends string>(opts: {
+  values: readonly V[];
+  def: V;
+  scope: Setting<V>['scope'];
+  doc: string;
+}) {
+  return setting<V>({
+    scope: opts.scope,
+    doc: `${opts.doc} One of ${opts.values.join(', ')}.`,
+    defaultText: opts.def,
+    parse(raw) {
+      if (raw === undefined || raw === '') return opts.def;
+      if (!(opts.values as readonly string[]).includes(raw)) {
+        throw new Error(`must be one of ${opts.values.join(', ')}, got "${raw}"`);
+      }
+      return raw as V;
+    },
+  });
+}
+
+function url(opts: {
+  protocols: string[];
+  scope: Setting<string | undefined>['scope'];
+  doc: string;
+  defaultText?: string;
+  secret?: boolean;
+}) {
+  return setting<string | undefined>({
+    scope: opts.scope,
+    doc: opts.doc,
+    defaultText: opts.defaultText ?? '(unset)',
+    secret: opts.secret,
+    parse(raw) {
+      if (raw === undefined || raw === '') return undefined;
+      let u: URL;
+      try {
+        u = new URL(raw);
+      } catch {
+        throw new Error('must be a URL');
+      }
+      if (!opts.protocols.includes(u.protocol)) {
+        throw new Error(`must start with ${opts.protocols.map((p) => `${p}//`).join(' or ')}`);
+      }
+      return raw.replace(/\/+$/, '');
+    },
+  });
+}
+
+function text<D extends string | undefined = undefined>(opts: {
+  scope: Setting<unknown>['scope'];
+  doc: string;
+  def?: D;
+  pattern?: RegExp;
+  patternText?: string;
+  secret?: boolean;
+}): Setting<D extends string ? string : string | undefined> {
+  type Out = D extends string ? string : string | undefined;
+  return setting<Out>({
+    scope: opts.scope,
+    doc: opts.doc,
+    defaultText: opts.def ?? '(unset)',
+    secret: opts.secret,
+    parse(raw) {
+      if (raw === undefined || raw === '') return opts.def as Out;
+      if (opts.pattern && !opts.pattern.test(raw)) throw new Error(`must be ${opts.patternText}`);
+      return raw as Out;
+    },
+  });
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** The table. Keys are the environment variable names. */
+export const settings = {
+  PORT: int({
+    def: 3000,
+    min: 0,
+    max: 65535,
+    scope: 'all',
+    doc: 'HTTP/WebSocket port. `npm start` defaults to 3000, `core/main.ts` to 8081, `control/main.ts` to 8080; 0 picks a free port.',
+  }),
+  HOST: text({ scope: 'all', doc: 'Interface to listen on.', def: '0.0.0.0' }),
+  PUBLIC_BASE_URL: url({
+    protocols: ['http:', 'https:'],
+    scope: 'all',
+    doc: 'The URL the world reaches this deployment at; builds provider stream URLs and the URL Twilio signs.',
+    defaultText: 'http://localhost:$PORT',
+  }),
+  LOG_LEVEL: oneOf({ values: LOG_LEVELS, def: 'info', scope: 'all', doc: 'Minimum level of the JSON logs.' }),
+  REDIS_URL: url({
+    protocols: ['redis:', 'rediss:'],
+    scope: 'all',
+    doc: 'Redis for the Store (leases, call state, event streams, pub/sub). Unset: in-process MemoryStore (single node only).',
+    secret: true,
+  }),
+  STORE_PREFIX: text({
+    scope: 'all',
+    doc: 'Prefix of every Redis key and channel, so deployments can share a server.',
+    def: 'sipai:',
+    pattern: /^[A-Za-z0-9:_-]{1,64}$/,
+    patternText: '1-64 letters, digits, ":", "_" or "-"',
+  }),
+  DATABASE_URL: url({
+    protocols: ['postgres:', 'postgresql:'],
+    scope: 'control',
+    doc: "Control plane's PostgreSQL. Unset: embedded PGlite (see PGLITE_DATA_DIR), reached through the same `postgres` driver.",
+    secret: true,
+  }),
+  DATABASE_POOL_MAX: int({
+    def: 10,
+    min: 1,
+    max: 200,
+    scope: 'control',
+    doc: 'Connections in the Postgres pool.',
+  }),
+  PGLITE_DATA_DIR: text({
+    scope: 'control',
+    doc: 'Where embedded PGlite keeps its data when DATABASE_URL is unset; `memory://` keeps nothing.',
+    def: '.sipai/pglite',
+  }),
+  SSM_PREFIX: text({
+    scope: 'all',
+    doc: 'Load every SSM Parameter Store parameter under this path (decrypted, recursive) before validation; environment variables win over SSM.',
+    pattern: /^\/([A-Za-z0-9_.-]+\/)+$/,
+    patternText: 'a path that starts and ends with "/", e.g. /sipai-prod/',
+  }),
+  AWS_REGION: text({ scope: 'all', doc: 'AWS region for SSM (the AWS SDK also reads its usual variables).' }),
+  AWS_ENDPOINT_URL_SSM: url({
+    protocols: ['http:', 'https:'],
+    scope: 'all',
+    doc: 'Override of the SSM endpoint (a VPC endpoint, or a local test server).',
+  }),
+  SHUTDOWN_GRACE_MS: int({
+    def: 5000,
+    min: 0,
+    max: 3_600_000,
+    scope: 'all',
+    doc: 'On SIGTERM/SIGINT: how long in-flight requests and live calls may finish before the process exits.',
+  }),
+} satisfies Record<string, Setting<unknown>>;
+
+export type Settings = typeof settings;
+export type SettingName = keyof Settings;
+
+/** The validated configuration: one frozen object, keyed by variable name. */
+export type Config = Readonly<{ [K in SettingName]: ReturnType<Settings[K]['parse']> }>;

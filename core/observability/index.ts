@@ -1,0 +1,2 @@
+export { createLogger, type Logger } from './log.ts';
+export { metricsResponse, registry } from './metrics.ts';

@@ -1,0 +1,7 @@
+export {
+  type HttpServerOptions,
+  onShutdownSignal,
+  type Plane,
+  type RunningHttpServer,
+  startHttpServer,
+} from './http-server.ts';

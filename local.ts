@@ -1,0 +1,63 @@
+/**
+ * `npm start`: the whole platform in one process on one port, on embedded defaults — the
+ * in-process MemoryStore and PGlite behind its socket — so it runs with no Redis, no Postgres
+ * and no keys. REDIS_URL / DATABASE_URL switch either part to the real thing.
+ */
+import { Control } from './control/app.ts';
+import { openDatabase } from './control/db/index.ts';
+import { Core, isCorePath } from './core/app.ts';
+import { ConfigError, loadConfig } from './core/config/index.ts';
+import { createLogger } from './core/observability/index.ts';
+import { onShutdownSignal, startHttpServer } from './core/server/index.ts';
+import { connectStore } from './core/store/index.ts';
+
+try {
+  const config = await loadConfig(process.env, { defaults: { PORT: '3000' } });
+  const log = createLogger({ level: config.LOG_LEVEL, service: 'local' });
+  const store = await connectStore(config, log);
+  const db = await openDatabase(config, log);
+  const core = new Core({ config, store, log: log.child({ plane: 'core' }) });
+  const control = new Control({
+    config,
+    store,
+    sql: db.sql,
+    databaseKind: db.kind,
+    log: log.child({ plane: 'control' }),
+  });
+  const http = startHttpServer({
+    port: config.PORT,
+    hostname: config.HOST,
+    log,
+    plane: {
+      fetch: (req, server) =>
+        isCorePath(new URL(req.url).pathname) ? core.fetch(req, server) : control.fetch(req),
+    },
+  });
+  onShutdownSignal(log, config.SHUTDOWN_GRACE_MS + 5000, async () => {
+    await Promise.all([core.drain(config.SHUTDOWN_GRACE_MS), http.stop(config.SHUTDOWN_GRACE_MS)]);
+    await control.close();
+    await db.close();
+    await store.close();
+  });
+  await control.start();
+  const base = http.url;
+  const ws = base.replace(/^http/, 'ws');
+  process.stdout.write(
+    [
+      '',
+      `sipai is up on ${base}  (store: ${store.kind}, database: ${db.kind})`,
+      `  core health     ${base}/health`,
+      `  control health  ${base}/v1/health`,
+      `  metrics         ${base}/metrics`,
+      `  (websocket base ${ws})`,
+      '',
+      '',
+    ].join('\n'),
+  );
+} catch (err) {
+  if (err instanceof ConfigError) {
+    console.error(err.message);
+    process.exit(2);
+  }
+  throw err;
+}

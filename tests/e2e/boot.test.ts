@@ -1,0 +1,110 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { createTestDatabase } from '../support/databases.ts';
+import { type RunningEntry, startEntry } from '../support/processes.ts';
+
+const redisUrl = inject('redisUrl');
+const postgresUrl = inject('postgresUrl');
+
+async function getJson(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(url);
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+describe('npm start (local.ts) on embedded defaults', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'sipai-boot-'));
+  let app: RunningEntry | undefined;
+  afterAll(async () => {
+    if (app?.proc.exitCode === null) await app.stop('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('serves /health, /v1/health and /metrics within 15 s and exits 0 within 5 s of SIGTERM', async () => {
+    const started = performance.now();
+    app = startEntry('local.ts', { PORT: '0', PGLITE_DATA_DIR: join(dataDir, 'pg'), LOG_LEVEL: 'warn' });
+    const [, base] = await app.waitFor(/sipai is up on (http:\/\/\S+)/, 15_000);
+    const core = await getJson(`${base}/health`);
+    const control = await getJson(`${base}/v1/health`);
+    const metrics = await fetch(`${base}/metrics`);
+    const bootMs = performance.now() - started;
+
+    expect(core.status).toBe(200);
+    expect(core.body).toMatchObject({
+      status: 'ok',
+      service: 'core',
+      dependencies: { store: { ok: true, kind: 'memory' } },
+    });
+    expect(control.status).toBe(200);
+    expect(control.body).toMatchObject({
+      status: 'ok',
+      service: 'control',
+      dependencies: { postgres: { ok: true, kind: 'embedded' }, store: { ok: true }, migrations: 'done' },
+    });
+    expect(metrics.status).toBe(200);
+    expect(metrics.headers.get('content-type')).toContain('text/plain');
+    expect(await metrics.text()).toMatch(/^process_resident_memory_bytes \d+/m);
+    expect(bootMs).toBeLessThan(15_000);
+
+    const { code, ms } = await app.stop('SIGTERM');
+    expect(code).toBe(0);
+    expect(ms).toBeLessThan(5_000);
+  }, 30_000);
+
+  it('exits 0 on SIGINT as Ctrl-C sends it, even when the signal arrives twice', async () => {
+    const second = startEntry('local.ts', { PORT: '0', PGLITE_DATA_DIR: 'memory://', LOG_LEVEL: 'warn' });
+    await second.waitFor(/sipai is up on/, 15_000);
+    second.proc.kill('SIGINT');
+    const { code, ms } = await second.stop('SIGINT');
+    expect(code).toBe(0);
+    expect(ms).toBeLessThan(5_000);
+  }, 30_000);
+
+  it('refuses to boot on an invalid variable, naming it', async () => {
+    const bad = startEntry('local.ts', { PORT: 'abc', PGLITE_DATA_DIR: 'memory://' });
+    const code = await bad.proc.exited;
+    expect(code).toBe(2);
+    expect(bad.output()).toContain('PORT must be a whole number, got "abc"');
+  });
+});
+
+describe.skipIf(!redisUrl || !postgresUrl)('core/main.ts and control/main.ts on Redis and PostgreSQL', () => {
+  it('each starts alone, reports its real dependencies, and drains on SIGTERM', async () => {
+    const db = await createTestDatabase(postgresUrl!);
+    const core = startEntry('core/main.ts', { PORT: '0', REDIS_URL: redisUrl!, LOG_LEVEL: 'info' });
+    const control = startEntry('control/main.ts', {
+      PORT: '0',
+      REDIS_URL: redisUrl!,
+      DATABASE_URL: db.url,
+      LOG_LEVEL: 'info',
+    });
+    try {
+      const [, coreUrl] = await core.waitFor(/"url":"(http:\/\/[^"]+)".*"msg":"core listening"/, 15_000);
+      const [, controlUrl] = await control.waitFor(
+        /"url":"(http:\/\/[^"]+)".*"msg":"control listening"/,
+        15_000,
+      );
+      await control.waitFor(/"msg":"migrations done"/, 15_000);
+
+      const coreHealth = await getJson(`${coreUrl}/health`);
+      expect(coreHealth.body).toMatchObject({
+        status: 'ok',
+        dependencies: { store: { ok: true, kind: 'redis' } },
+      });
+      const controlHealth = await getJson(`${controlUrl}/v1/health`);
+      expect(controlHealth.status).toBe(200);
+      expect(controlHealth.body).toMatchObject({
+        dependencies: { postgres: { ok: true, kind: 'postgres' }, store: { ok: true, kind: 'redis' } },
+      });
+      expect((await fetch(`${controlUrl}/metrics`)).status).toBe(200);
+
+      expect((await core.stop()).code).toBe(0);
+      expect((await control.stop()).code).toBe(0);
+    } finally {
+      if (core.proc.exitCode === null) core.proc.kill('SIGKILL');
+      if (control.proc.exitCode === null) control.proc.kill('SIGKILL');
+      await db.drop();
+    }
+  }, 40_000);
+});
