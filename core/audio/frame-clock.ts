@@ -1,0 +1,129 @@
+/**
+ * Real-time pacing for outbound audio. Providers play what we send as fast as it arrives and
+ * buffer the rest, so a session that dumps a whole TTS utterance cannot stop it on barge-in
+ * within one frame; instead it sends one 20 ms frame per tick. One shared clock drives every
+ * session on the node (one timer, not one per call).
+ */
+import type { AudioEncoding } from '../wire/frames.ts';
+
+/** Called once per frame: `frameIndex` counts from the clock's start, `deadlineMs` is its due time. */
+export type FrameListener = (frameIndex: number, deadlineMs: number) => void;
+
+/** Options for a FrameClock; the defaults suit telephony (20 ms frames). */
+export interface FrameClockOptions {
+  frameMs?: number;
+  /**
+   * Most frames delivered back to back when the event loop ran late; beyond that the clock skips
+   * the rest (counted in `skippedFrames`) and resumes on its grid, rather than bursting audio.
+   */
+  maxCatchUpFrames?: number;
+  /** Monotonic time source in ms (default `performance.now`). */
+  now?: () => number;
+  /** A throwing listener never stops the clock or the other sessions; its error lands here. */
+  onError?: (error: unknown) => void;
+}
+
+/**
+ * Ticks every `frameMs` on a fixed grid: frame n is due at start + n·frameMs, so timer jitter
+ * never accumulates into drift. The timer runs only while someone listens.
+ */
+export class FrameClock {
+  readonly frameMs: number;
+  readonly maxCatchUpFrames: number;
+  /** Frames dropped by the catch-up bound since construction. */
+  skippedFrames = 0;
+  private readonly now: () => number;
+  private readonly onError: (error: unknown) => void;
+  private readonly listeners = new Set<FrameListener>();
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private startMs = 0;
+  private nextFrame = 1;
+  private readonly fire = (): void => this.onTimer();
+
+  constructor(options: FrameClockOptions = {}) {
+    this.frameMs = options.frameMs ?? 20;
+    this.maxCatchUpFrames = options.maxCatchUpFrames ?? 3;
+    if (!(this.frameMs > 0)) throw new RangeError(`frameMs must be positive, got ${this.frameMs}`);
+    if (!(this.maxCatchUpFrames >= 1)) throw new RangeError('maxCatchUpFrames must be at least 1');
+    this.now = options.now ?? (() => performance.now());
+    this.onError = options.onError ?? ((error) => console.error('frame clock listener failed', error));
+  }
+
+  /** Starts receiving ticks (joining the running grid, or starting it). Returns the unsubscribe. */
+  subscribe(listener: FrameListener): () => void {
+    this.listeners.add(listener);
+    if (this.timer === null) {
+      this.startMs = this.now();
+      this.nextFrame = 1;
+      this.schedule();
+    }
+    return () => {
+      this.listeners.delete(listener);
+      if (this.listeners.size === 0) this.stop();
+    };
+  }
+
+  /** Whether the timer is armed (true exactly while there are listeners). */
+  get running(): boolean {
+    return this.timer !== null;
+  }
+
+  get listenerCount(): number {
+    return this.listeners.size;
+  }
+
+  private stop(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private schedule(): void {
+    const delayMs = this.startMs + this.nextFrame * this.frameMs - this.now();
+    this.timer = setTimeout(this.fire, Math.max(1, Math.ceil(delayMs)));
+  }
+
+  private onTimer(): void {
+    this.timer = null;
+    const dueFrame = Math.floor((this.now() - this.startMs) / this.frameMs);
+    const behind = dueFrame - this.nextFrame + 1;
+    if (behind > this.maxCatchUpFrames) {
+      this.skippedFrames += behind - this.maxCatchUpFrames;
+      this.nextFrame = dueFrame - this.maxCatchUpFrames + 1;
+    }
+    // A listener may unsubscribe everyone (stop) or restart the clock (timer re-armed): stop then.
+    while (this.nextFrame <= dueFrame && this.listeners.size > 0 && this.timer === null) {
+      const frame = this.nextFrame++;
+      const deadlineMs = this.startMs + frame * this.frameMs;
+      for (const listener of this.listeners) {
+        try {
+          listener(frame, deadlineMs);
+        } catch (error) {
+          this.onError(error);
+        }
+      }
+    }
+    if (this.listeners.size > 0 && this.timer === null) this.schedule();
+  }
+}
+
+let shared: FrameClock | null = null;
+
+/** The node-wide 20 ms clock every session paces against. */
+export function sharedFrameClock(): FrameClock {
+  shared ??= new FrameClock();
+  return shared;
+}
+
+/** Samples in one frame, e.g. 160 at 8 kHz for 20 ms. Throws if that is not a whole number. */
+export function samplesPerFrame(sampleRate: number, frameMs = 20): number {
+  const samples = (sampleRate * frameMs) / 1000;
+  if (!Number.isInteger(samples) || samples <= 0) {
+    throw new RangeError(`${frameMs} ms at ${sampleRate} Hz is not a whole number of samples`);
+  }
+  return samples;
+}
+
+/** Bytes in one mono frame of `encoding`: 160 for 20 ms of 8 kHz mu-law, 640 for 16 kHz L16. */
+export function bytesPerFrame(encoding: AudioEncoding, sampleRate: number, frameMs = 20): number {
+  return samplesPerFrame(sampleRate, frameMs) * (encoding === 'pcm16' ? 2 : 1);
+}
