@@ -12,3 +12,4 @@ export type {
   Unsubscribe,
 } from './store.ts';
 export { compareStreamIds } from './store.ts';
+export { keys } from './keys.ts';
