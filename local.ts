@@ -3,6 +3,7 @@
  * in-process MemoryStore and PGlite behind its socket — so it runs with no Redis, no Postgres
  * and no keys. REDIS_URL / DATABASE_URL switch either part to the real thing.
  */
+import { randomBytes } from 'node:crypto';
 import { Control } from './control/app.ts';
 import { openDatabase } from './control/db/index.ts';
 import { Core, isCorePath } from './core/app.ts';
@@ -12,7 +13,12 @@ import { onShutdownSignal, startHttpServer } from './core/server/index.ts';
 import { connectStore } from './core/store/index.ts';
 
 try {
-  const config = await loadConfig(process.env, { defaults: { PORT: '3000' } });
+  // Tokens for media sockets need a secret; a laptop gets a fresh random one per process.
+  const env = {
+    ...process.env,
+    REALTIME_WS_SECRET: process.env.REALTIME_WS_SECRET || randomBytes(24).toString('base64url'),
+  };
+  const config = await loadConfig(env, { defaults: { PORT: '3000' } });
   const log = createLogger({ level: config.LOG_LEVEL, service: 'local' });
   const store = await connectStore(config, log);
   const db = await openDatabase(config, log);
@@ -31,6 +37,7 @@ try {
     plane: {
       fetch: (req, server) =>
         isCorePath(new URL(req.url).pathname) ? core.fetch(req, server) : control.fetch(req),
+      websocket: core.websocket,
     },
   });
   onShutdownSignal(log, config.SHUTDOWN_GRACE_MS + 5000, async () => {
@@ -49,7 +56,8 @@ try {
       `  core health     ${base}/health`,
       `  control health  ${base}/v1/health`,
       `  metrics         ${base}/metrics`,
-      `  (websocket base ${ws})`,
+      `  realtime voice  ${ws}/realtime/voice   (native protocol: docs/realtime-protocol.md)`,
+      `  provider media  ${ws}/telephony/{twilio,jambonz,telnyx}/stream`,
       '',
       '',
     ].join('\n'),

@@ -2,6 +2,7 @@
  * Core alone, as production runs it (Fargate, port 8081): the Store from REDIS_URL, the
  * realtime and telephony endpoints, drain on SIGTERM.
  */
+import { randomBytes } from 'node:crypto';
 import { Core } from './app.ts';
 import { ConfigError, loadConfig } from './config/index.ts';
 import { createLogger } from './observability/index.ts';
@@ -9,8 +10,16 @@ import { onShutdownSignal, startHttpServer } from './server/index.ts';
 import { connectStore } from './store/index.ts';
 
 try {
-  const config = await loadConfig(process.env, { defaults: { PORT: '8081' } });
+  const generatedSecret = process.env.REALTIME_WS_SECRET ? undefined : randomBytes(24).toString('base64url');
+  const env = generatedSecret ? { ...process.env, REALTIME_WS_SECRET: generatedSecret } : process.env;
+  const config = await loadConfig(env, { defaults: { PORT: '8081' } });
   const log = createLogger({ level: config.LOG_LEVEL, service: 'core' });
+  if (generatedSecret) {
+    log.warn(
+      {},
+      'REALTIME_WS_SECRET unset: using a random one, so tokens minted by control will not verify here',
+    );
+  }
   if (!config.REDIS_URL)
     log.warn({}, 'REDIS_URL unset: in-process MemoryStore, this node cannot share calls or leases');
   const store = await connectStore(config, log);

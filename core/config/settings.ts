@@ -189,6 +189,60 @@ export const settings = {
     scope: 'all',
     doc: 'On SIGTERM/SIGINT: how long in-flight requests and live calls may finish before the process exits.',
   }),
+  REALTIME_API_KEY: text({
+    scope: 'core',
+    doc: 'Server-side key for `/realtime/voice`: clients offer it as the WebSocket subprotocol `sipai.key.<key>` (next to `sipai.v1`).',
+    secret: true,
+  }),
+  REALTIME_WS_SECRET: text({
+    scope: 'all',
+    doc: 'HMAC secret of the short-lived tokens that admit media WebSockets (provider streams, and browsers on `/realtime/voice?token=`). `npm start` makes a random one per process when unset.',
+    secret: true,
+    pattern: /^.{16,}$/,
+    patternText: 'at least 16 characters',
+  }),
+  WS_MAX_MESSAGE_BYTES: int({
+    def: 65_536,
+    min: 1024,
+    max: 16_777_216,
+    scope: 'core',
+    doc: 'Largest WebSocket message accepted; a larger one closes the socket with 1009.',
+  }),
+  WS_MAX_BUFFERED_BYTES: int({
+    def: 1_048_576,
+    min: 16_384,
+    max: 268_435_456,
+    scope: 'core',
+    doc: 'Outbound bytes a slow client may leave unread before its socket is closed with 1008.',
+  }),
+  SESSION_IDLE_TIMEOUT_SEC: int({
+    def: 30,
+    min: 1,
+    max: 86_400,
+    scope: 'core',
+    doc: 'A call with no inbound media for this long is ended (reason idle_timeout).',
+  }),
+  SESSION_MAX_DURATION_SEC: int({
+    def: 3600,
+    min: 1,
+    max: 86_400,
+    scope: 'core',
+    doc: 'Hard cap on a call; an agent config may lower it (reason max_duration).',
+  }),
+  ADMIN_API_KEY: text({
+    scope: 'control',
+    doc: 'The admin API key control creates on its first start with an empty database (`sk_live_` and 24-128 letters, digits, "_" or "-"). Unset: a random key is generated and printed once to stdout.',
+    secret: true,
+    pattern: /^sk_live_[A-Za-z0-9_-]{24,128}$/,
+    patternText: 'sk_live_ followed by 24-128 letters, digits, "_" or "-"',
+  }),
+  API_RATE_LIMIT_PER_MIN: int({
+    def: 600,
+    min: 1,
+    max: 1_000_000,
+    scope: 'control',
+    doc: 'Requests one API key may make per minute (a fixed window counted in the Store, so it holds across control nodes); past it, 429 with Retry-After.',
+  }),
 } satisfies Record<string, Setting<unknown>>;
 
 export type Settings = typeof settings;

@@ -1,0 +1,4 @@
+export type { Agent, AgentConfig, AgentContext, UserTurn } from './agent.ts';
+export { EchoAgent, type EchoAgentOptions } from './echo-agent.ts';
+export { BUILTIN_AGENTS, createAgent, loadAgentConfig } from './resolve.ts';
+export { EnergyVad, type EnergyVadOptions, type Vad, type VadEvent } from './vad.ts';

@@ -1,0 +1,356 @@
+import type { Server, ServerWebSocket, WebSocketHandler } from 'bun';
+import type { Agent, AgentConfig } from '../agent/agent.ts';
+import { createAgent, loadAgentConfig } from '../agent/resolve.ts';
+import { type FrameClock, sharedFrameClock } from '../audio/index.ts';
+import { safeEqualStrings } from '../auth/constant-time.ts';
+import { type TokenClaims, verifyToken } from '../auth/tokens.ts';
+import type { Logger } from '../observability/log.ts';
+import { CallSession, type EndReason } from '../session/call-session.ts';
+import type { Store } from '../store/store.ts';
+import type { InboundFrame, StartFrame, WireCodec, WireProtocol } from '../wire/frames.ts';
+import { createCodec, JAMBONZ_SUBPROTOCOL } from '../wire/index.ts';
+import { frameProcessingSeconds, mediaMetrics } from './metrics.ts';
+import { CloseCode, WsTransport } from './ws-transport.ts';
+
+/** Subprotocol a native client offers (and we select) next to its key. */
+export const NATIVE_SUBPROTOCOL = 'sipai.v1';
+/** Prefix of the subprotocol that carries the API key: `sipai.key.<key>`. */
+export const NATIVE_KEY_SUBPROTOCOL_PREFIX = 'sipai.key.';
+
+export interface MediaServerOptions {
+  store: Store;
+  log: Logger;
+  /** Secrets of stream/realtime tokens (first signs, all verify: rotation). */
+  tokenSecrets: string[];
+  /** `REALTIME_API_KEY`: admits native clients offering it as a subprotocol. */
+  realtimeApiKey?: string;
+  maxBufferedBytes: number;
+  /** Largest message accepted; a larger one closes the socket with 1009. */
+  maxMessageBytes: number;
+  idleTimeoutMs: number;
+  maxDurationMs: number;
+  /** A socket that sends no valid `start` within this long is closed with 1008. */
+  startTimeoutMs?: number;
+  clock?: FrameClock;
+  /** Told when a session ends, e.g. to release the call's leases. */
+  onSessionEnded?: (session: CallSession, reason: EndReason) => void;
+}
+
+/** Per-socket state, attached at upgrade. */
+export interface MediaSocketData {
+  protocol: WireProtocol;
+  codec: WireCodec;
+  transport: WsTransport | null;
+  session: CallSession | null;
+  /** Native clients authenticated at upgrade: by key, or by a realtime token's claims. */
+  nativeAuth: { byKey: true } | { byKey: false; claims: TokenClaims } | null;
+  /** Token from the URL query, for providers that can carry one there. */
+  queryToken: string | null;
+  /** Rate of outbound L16 on a Jambonz stream (the listen verb's bidirectional rate). */
+  jambonzOutRate: number;
+  openedAt: number;
+  starting: boolean;
+  /** Frames that arrived while the session was being set up, replayed in order. */
+  early: InboundFrame[];
+  valid: number;
+  garbage: number;
+}
+
+type MediaSocket = ServerWebSocket<MediaSocketData>;
+
+const PROVIDER_PATHS: Record<string, WireProtocol> = {
+  '/telephony/twilio/stream': 'twilio',
+  '/telephony/jambonz/stream': 'jambonz',
+  '/telephony/telnyx/stream': 'telnyx',
+};
+const NATIVE_PATHS = new Set(['/realtime/voice', '/v1/realtime/voice']);
+const MAX_EARLY_FRAMES = 100;
+/** Unparsed messages tolerated before a socket is judged hostile (and more than its valid ones). */
+const GARBAGE_LIMIT = 50;
+
+/** Whether this path is one of the media WebSocket endpoints. */
+export function isMediaPath(pathname: string): boolean {
+  return pathname in PROVIDER_PATHS || NATIVE_PATHS.has(pathname);
+}
+
+function refuse(status: number, code: string, message: string): Response {
+  return Response.json({ error: { code, message } }, { status });
+}
+
+/**
+ * The media WebSockets of every protocol behind one session pipeline. The codec is picked
+ * once, at upgrade, from the path; native clients authenticate before the upgrade, provider
+ * streams with the signed token their `start` carries. Bad input is counted and dropped, a
+ * hostile or slow socket is closed with a proper code, and no socket can hurt another.
+ */
+export class MediaServer {
+  readonly sessions = new Map<string, CallSession>();
+  private draining = false;
+  private readonly pending = new Set<MediaSocket>();
+  private readonly sweeper: ReturnType<typeof setInterval>;
+  private readonly clock: FrameClock;
+  /** Bun's WebSocket handlers for every media socket. */
+  readonly websocket: WebSocketHandler<MediaSocketData>;
+
+  constructor(private readonly opts: MediaServerOptions) {
+    this.clock = opts.clock ?? sharedFrameClock();
+    this.sweeper = setInterval(() => this.sweep(), 1000);
+    this.sweeper.unref?.();
+    /** Bun's WebSocket handlers for every media socket. */
+    this.websocket = {
+      open: (ws) => {
+        const metrics = mediaMetrics[ws.data.protocol];
+        ws.data.transport = new WsTransport(
+          ws as ServerWebSocket<unknown>,
+          ws.data.codec,
+          metrics,
+          opts.maxBufferedBytes,
+        );
+        this.pending.add(ws);
+      },
+      message: (ws, message) => {
+        const started = performance.now();
+        this.onMessage(ws, message);
+        frameProcessingSeconds.observe((performance.now() - started) / 1000);
+      },
+      close: (ws) => {
+        this.pending.delete(ws);
+        ws.data.transport?.markClosed();
+        ws.data.session?.close('socket_closed', { socketClosed: true });
+      },
+      // Bun answers pings and sends its own (sendPings), and closes a socket idle this long.
+      idleTimeout: 60,
+      sendPings: true,
+      // Oversized messages close the socket with 1009 before they reach us.
+      maxPayloadLength: opts.maxMessageBytes,
+      backpressureLimit: opts.maxBufferedBytes * 4,
+      closeOnBackpressureLimit: false,
+      perMessageDeflate: false,
+    };
+  }
+
+  /** Upgrades a media request, or answers why not (401/400/503) before any WebSocket exists. */
+  upgrade(req: Request, server: Server<unknown>, url: URL): Response | undefined {
+    if (this.draining) return refuse(503, 'draining', 'this node is shutting down; retry on another');
+    if (req.headers.get('upgrade')?.toLowerCase() !== 'websocket') {
+      return refuse(426, 'upgrade_required', 'this endpoint speaks WebSocket only');
+    }
+    const offered = (req.headers.get('sec-websocket-protocol') ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    const providerProtocol = PROVIDER_PATHS[url.pathname];
+    const data: MediaSocketData = {
+      protocol: providerProtocol ?? 'native',
+      codec: null as unknown as WireCodec,
+      transport: null,
+      session: null,
+      nativeAuth: null,
+      queryToken: url.searchParams.get('token'),
+      jambonzOutRate: 8000,
+      openedAt: Date.now(),
+      starting: false,
+      early: [],
+      valid: 0,
+      garbage: 0,
+    };
+    const headers: Record<string, string> = {};
+    if (providerProtocol === 'jambonz') {
+      if (!offered.includes(JAMBONZ_SUBPROTOCOL)) {
+        return refuse(
+          401,
+          'bad_subprotocol',
+          `Jambonz streams must offer the ${JAMBONZ_SUBPROTOCOL} subprotocol`,
+        );
+      }
+      headers['Sec-WebSocket-Protocol'] = JAMBONZ_SUBPROTOCOL;
+      const rate = Number(url.searchParams.get('rate') ?? 8000);
+      data.jambonzOutRate = [8000, 16000].includes(rate) ? rate : 8000;
+      data.codec = createCodec('jambonz', { outSampleRate: data.jambonzOutRate });
+    } else if (providerProtocol) {
+      data.codec = createCodec(providerProtocol);
+    } else {
+      const auth = this.authenticateNative(offered, data.queryToken);
+      if (!auth) {
+        return refuse(
+          401,
+          'unauthorized',
+          'offer the API key as subprotocol sipai.key.<key>, or pass ?token=',
+        );
+      }
+      data.nativeAuth = auth;
+      data.codec = createCodec('native');
+      if (offered.includes(NATIVE_SUBPROTOCOL)) headers['Sec-WebSocket-Protocol'] = NATIVE_SUBPROTOCOL;
+    }
+    if (server.upgrade(req, { data, headers })) return undefined;
+    return refuse(400, 'upgrade_failed', 'WebSocket upgrade failed');
+  }
+
+  private authenticateNative(offered: string[], token: string | null): MediaSocketData['nativeAuth'] {
+    const key = this.opts.realtimeApiKey;
+    if (key) {
+      for (const p of offered) {
+        if (
+          p.startsWith(NATIVE_KEY_SUBPROTOCOL_PREFIX) &&
+          safeEqualStrings(p.slice(NATIVE_KEY_SUBPROTOCOL_PREFIX.length), key)
+        ) {
+          return { byKey: true };
+        }
+      }
+    }
+    if (token) {
+      const result = verifyToken(this.opts.tokenSecrets, token, { kind: 'realtime' });
+      if (result.ok) return { byKey: false, claims: result.claims };
+    }
+    return null;
+  }
+
+  private onMessage(ws: MediaSocket, message: string | Buffer): void {
+    const d = ws.data;
+    const metrics = mediaMetrics[d.protocol];
+    const frame = d.codec.parse(message);
+    if (frame === null) {
+      metrics.droppedUnparsed.inc();
+      d.garbage++;
+      if (d.garbage > GARBAGE_LIMIT && d.garbage > d.valid) {
+        this.opts.log.warn({ protocol: d.protocol, garbage: d.garbage }, 'closing socket sending garbage');
+        d.transport?.close(CloseCode.policy, 'too many invalid messages');
+      }
+      return;
+    }
+    d.valid++;
+    metrics.framesIn.inc();
+    if (d.session) {
+      d.session.handle(frame);
+    } else if (d.starting) {
+      if (d.early.length < MAX_EARLY_FRAMES) d.early.push(frame);
+      else metrics.droppedBeforeStart.inc();
+    } else if (frame.kind === 'start') {
+      d.starting = true;
+      this.startSession(ws, frame).catch((err: unknown) => {
+        this.opts.log.error({ err: (err as Error).message, protocol: d.protocol }, 'session start failed');
+        d.transport?.close(CloseCode.internal, 'session start failed');
+      });
+    } else if (frame.kind !== 'event') {
+      metrics.droppedBeforeStart.inc();
+    }
+  }
+
+  /** Authorises the stream, loads the agent, and wires a CallSession to the socket. */
+  private async startSession(ws: MediaSocket, start: StartFrame): Promise<void> {
+    const d = ws.data;
+    const deny = (message: string) => {
+      this.pending.delete(ws);
+      d.transport?.send({ kind: 'error', code: 'forbidden', message });
+      d.transport?.close(CloseCode.policy, message);
+    };
+    const agentId = this.authorizeStart(d, start);
+    if (typeof agentId !== 'string') return deny(agentId.error);
+    if (this.draining) return deny('node is draining');
+    if (this.sessions.has(start.callId)) return deny('this call already has a live stream');
+
+    const config = await loadAgentConfig(this.opts.store, agentId);
+    const agent = config ? createAgent(config) : null;
+    if (!config || !agent)
+      return deny(
+        config ? `agent ${agentId} needs a brain this node cannot run` : `unknown agent ${agentId}`,
+      );
+    if (ws.readyState !== 1) return;
+    this.attach(ws, start, agentId, config, agent);
+  }
+
+  /** The agent id this start may run, or why it may not start at all. */
+  private authorizeStart(d: MediaSocketData, start: StartFrame): string | { error: string } {
+    if (d.protocol === 'native') {
+      const auth = d.nativeAuth;
+      const requested = start.params.agentId;
+      if (!auth) return { error: 'not authenticated' };
+      if (auth.byKey) return requested ?? 'echo';
+      if (auth.claims.sub && auth.claims.sub !== start.callId)
+        return { error: 'token is bound to another call' };
+      if (requested && requested !== auth.claims.agentId) return { error: 'token is for another agent' };
+      return auth.claims.agentId;
+    }
+    const token = start.params.token ?? d.queryToken;
+    const result = verifyToken(this.opts.tokenSecrets, token, { kind: 'stream', callId: start.callId });
+    if (!result.ok) return { error: `stream token rejected: ${result.reason}` };
+    return result.claims.agentId;
+  }
+
+  private attach(
+    ws: MediaSocket,
+    start: StartFrame,
+    agentId: string,
+    config: AgentConfig,
+    agent: Agent,
+  ): void {
+    const d = ws.data;
+    const metrics = mediaMetrics[d.protocol];
+    const wireOut =
+      d.protocol === 'twilio' || d.protocol === 'telnyx'
+        ? { encoding: start.encoding, sampleRate: start.sampleRate }
+        : d.protocol === 'jambonz'
+          ? { encoding: 'pcm16' as const, sampleRate: d.jambonzOutRate }
+          : { encoding: start.encoding, sampleRate: start.sampleRate };
+    const session = new CallSession({
+      callId: start.callId,
+      agentId,
+      protocol: d.protocol,
+      start,
+      wireOut,
+      agent,
+      agentConfig: config,
+      transport: d.transport!,
+      store: this.opts.store,
+      log: this.opts.log,
+      clock: this.clock,
+      idleTimeoutMs: this.opts.idleTimeoutMs,
+      maxDurationMs: this.opts.maxDurationMs,
+      onEnded: (s, reason) => {
+        if (this.sessions.get(s.callId) === s) this.sessions.delete(s.callId);
+        metrics.sessions.dec();
+        this.opts.log.info({ callId: s.callId, protocol: s.protocol, reason }, 'call ended');
+        this.opts.onSessionEnded?.(s, reason);
+      },
+    });
+    this.pending.delete(ws);
+    this.sessions.set(start.callId, session);
+    metrics.sessions.inc();
+    d.session = session;
+    d.starting = false;
+    this.opts.log.info({ callId: start.callId, protocol: d.protocol, agentId }, 'call started');
+    void session.begin();
+    for (const frame of d.early.splice(0)) session.handle(frame);
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const session of this.sessions.values()) session.checkTimers(now);
+    const startTimeout = this.opts.startTimeoutMs ?? 10_000;
+    for (const ws of this.pending) {
+      if (!ws.data.starting && now - ws.data.openedAt > startTimeout) {
+        this.pending.delete(ws);
+        ws.data.transport?.close(CloseCode.policy, 'no start message');
+      }
+    }
+  }
+
+  /** Live sessions now. */
+  get activeSessions(): number {
+    return this.sessions.size;
+  }
+
+  /**
+   * Stops admitting streams and waits for live calls to end on their own, up to `graceMs`;
+   * then ends the rest (reason server_shutdown) and stops the timers.
+   */
+  async drain(graceMs: number): Promise<void> {
+    this.draining = true;
+    const deadline = Date.now() + graceMs;
+    while (this.sessions.size > 0 && Date.now() < deadline) await Bun.sleep(50);
+    for (const session of [...this.sessions.values()]) session.close('server_shutdown');
+    for (const ws of this.pending) ws.data.transport?.close(CloseCode.goingAway, 'server shutting down');
+    this.pending.clear();
+    clearInterval(this.sweeper);
+  }
+}
