@@ -56,7 +56,7 @@ export interface Agent {
 export interface AgentConfig {
   id: string;
   /** Which brain runs the call. */
-  brain: 'echo';
+  brain: 'echo' | 'loopback';
   /** Pipeline rate; default: the wire's rate (no resampling). */
   sampleRate?: number;
   /** Whether caller speech interrupts the agent. Default true. */

@@ -2,10 +2,15 @@ import { keys } from '../store/keys.ts';
 import type { Store } from '../store/store.ts';
 import type { Agent, AgentConfig } from './agent.ts';
 import { EchoAgent } from './echo-agent.ts';
+import { LoopbackAgent } from './loopback-agent.ts';
 
-/** Agents every deployment has without configuration. `echo` is the diagnostic echo test. */
+/**
+ * Agents every deployment has without configuration: `echo` repeats each turn back (an echo
+ * test with turn-taking and barge-in); `loopback` streams every frame straight back.
+ */
 export const BUILTIN_AGENTS: Record<string, AgentConfig> = {
   echo: { id: 'echo', brain: 'echo', bargeIn: true },
+  loopback: { id: 'loopback', brain: 'loopback', bargeIn: false },
 };
 
 /**
@@ -28,6 +33,8 @@ export function createAgent(config: AgentConfig): Agent | null {
   switch (config.brain) {
     case 'echo':
       return new EchoAgent();
+    case 'loopback':
+      return new LoopbackAgent();
     default:
       return null;
   }

@@ -2,12 +2,6 @@ import { type FrameClock, Resampler, samplesPerFrame } from '../audio/index.ts';
 import { encodeFromPcm16, pcm16AsBytes } from '../audio/pcm16.ts';
 import type { AudioEncoding, AudioOutFrame, OutboundFrame } from '../wire/frames.ts';
 
-interface Segment {
-  pcm: Int16Array;
-  offset: number;
-  mark: string | undefined;
-}
-
 export interface PlayoutOptions {
   /** Rate of the PCM handed to `enqueue`. */
   pipelineRate: number;
@@ -19,63 +13,85 @@ export interface PlayoutOptions {
   send(frame: OutboundFrame): void;
   /** Frames sent ahead of real time when playout starts, to absorb network jitter. */
   leadFrames?: number;
-  /** Most audio queued at once, ms; beyond it `enqueue` drops the oldest (a runaway brain). */
+  /** Most audio queued at once, ms; beyond it the oldest queued audio is dropped. */
   maxQueuedMs?: number;
 }
+
+/** Initial ring size: one second. It doubles when more is queued, up to `maxQueuedMs`. */
+const INITIAL_RING_MS = 1000;
 
 /**
  * Outbound audio paced at real time: one 20 ms frame per clock tick (after a small lead), so
  * the provider never holds more than a few frames and a barge-in `clear` silences the caller
- * within one frame. Converts pipeline PCM to the wire's rate and encoding into reused buffers.
+ * within one frame. Audio waits in a ring buffer (grown on demand, never per frame); marks are
+ * positions in that stream. Converts to the wire's rate and encoding into reused buffers.
  */
 export class Playout {
-  private readonly queue: Segment[] = [];
+  private ring: Int16Array;
+  /** Absolute sample positions: `read` ≤ `write`; the ring holds [read, write). */
+  private read = 0;
+  private write = 0;
+  private readonly marks: { at: number; name: string }[] = [];
   private readonly framePipeline: Int16Array;
   private readonly resampler: Resampler;
   private encoded: Uint8Array;
   private readonly out: AudioOutFrame;
   private unsubscribe: (() => void) | null = null;
-  private queuedSamples = 0;
   private readonly maxQueuedSamples: number;
   /** Marks sent and not yet reported back by the provider. */
   readonly pendingMarks = new Set<string>();
   framesSent = 0;
+  /** Samples dropped because more than `maxQueuedMs` was queued. */
+  overflowSamples = 0;
   private readonly onTick = () => this.sendFrame();
 
   constructor(private readonly opts: PlayoutOptions) {
     this.framePipeline = new Int16Array(samplesPerFrame(opts.pipelineRate));
     this.resampler = new Resampler(opts.pipelineRate, opts.wireRate);
-    const wireSamples = samplesPerFrame(opts.wireRate);
-    this.encoded = new Uint8Array(opts.encoding === 'pcm16' ? 0 : wireSamples);
+    this.encoded = new Uint8Array(opts.encoding === 'pcm16' ? 0 : samplesPerFrame(opts.wireRate));
     this.out = { kind: 'audio_out', encoding: opts.encoding, sampleRate: opts.wireRate, data: this.encoded };
     this.maxQueuedSamples = Math.round(((opts.maxQueuedMs ?? 120_000) * opts.pipelineRate) / 1000);
+    this.ring = new Int16Array(Math.min(this.maxQueuedSamples, (INITIAL_RING_MS * opts.pipelineRate) / 1000));
   }
 
   get playing(): boolean {
-    return this.queue.length > 0;
+    return this.write > this.read || this.marks.length > 0;
+  }
+
+  /** Samples queued and not yet sent. */
+  get queuedSamples(): number {
+    return this.write - this.read;
   }
 
   /** Queues a copy of `pcm`; `mark` is sent right after its last frame. */
   enqueue(pcm: Int16Array, mark?: string): void {
-    if (pcm.length === 0 && mark === undefined) return;
-    this.queue.push({ pcm: pcm.slice(), offset: 0, mark });
-    this.queuedSamples += pcm.length;
-    while (this.queuedSamples > this.maxQueuedSamples && this.queue.length > 1) {
-      const dropped = this.queue.shift()!;
-      this.queuedSamples -= dropped.pcm.length - dropped.offset;
+    let src = pcm;
+    if (src.length > this.maxQueuedSamples) {
+      this.overflowSamples += src.length - this.maxQueuedSamples;
+      src = src.subarray(src.length - this.maxQueuedSamples);
     }
+    const needed = this.write - this.read + src.length;
+    if (needed > this.ring.length) this.grow(needed);
+    if (needed > this.ring.length) {
+      // At the cap: drop the oldest queued audio to make room.
+      const drop = needed - this.ring.length;
+      this.read += drop;
+      this.overflowSamples += drop;
+    }
+    this.copyIn(src);
+    if (mark !== undefined) this.marks.push({ at: this.write, name: mark });
     if (this.unsubscribe === null) {
       this.unsubscribe = this.opts.clock.subscribe(this.onTick);
       const lead = this.opts.leadFrames ?? 2;
-      for (let i = 0; i < lead && this.queue.length > 0; i++) this.sendFrame();
+      for (let i = 0; i < lead && this.playing; i++) this.sendFrame();
     }
   }
 
   /** Drops everything queued (barge-in). Returns whether anything was playing. */
   clear(): boolean {
-    const was = this.queue.length > 0;
-    this.queue.length = 0;
-    this.queuedSamples = 0;
+    const was = this.playing;
+    this.read = this.write;
+    this.marks.length = 0;
     this.resampler.reset();
     this.stopTicking();
     return was;
@@ -85,37 +101,60 @@ export class Playout {
     this.clear();
   }
 
+  private grow(needed: number): void {
+    let size = this.ring.length;
+    while (size < needed && size < this.maxQueuedSamples) size = Math.min(size * 2, this.maxQueuedSamples);
+    if (size === this.ring.length) return;
+    const next = new Int16Array(size);
+    const queued = this.write - this.read;
+    this.copyOut(next, queued);
+    this.ring = next;
+    // Re-base positions so the queued audio starts at 0 in the new ring.
+    const shift = this.read;
+    this.read = 0;
+    this.write = queued;
+    for (const m of this.marks) m.at -= shift;
+  }
+
+  private copyIn(src: Int16Array): void {
+    const size = this.ring.length;
+    const at = this.write % size;
+    const first = Math.min(src.length, size - at);
+    this.ring.set(first === src.length ? src : src.subarray(0, first), at);
+    if (first < src.length) this.ring.set(src.subarray(first), 0);
+    this.write += src.length;
+  }
+
+  /** Copies `count` samples from the read position into `dst` without consuming them. */
+  private copyOut(dst: Int16Array, count: number): void {
+    const size = this.ring.length;
+    const at = this.read % size;
+    const first = Math.min(count, size - at);
+    dst.set(this.ring.subarray(at, at + first), 0);
+    if (first < count) dst.set(this.ring.subarray(0, count - first), first);
+  }
+
   private stopTicking(): void {
     this.unsubscribe?.();
     this.unsubscribe = null;
   }
 
-  /** Assembles one pipeline frame from the queue (zero-padded at the very end) and sends it. */
+  /** Sends the next pipeline frame (zero-padded at the very end), then any marks it reached. */
   private sendFrame(): void {
     const frame = this.framePipeline;
-    let filled = 0;
-    const marks: string[] = [];
-    while (filled < frame.length && this.queue.length > 0) {
-      const seg = this.queue[0]!;
-      const take = Math.min(frame.length - filled, seg.pcm.length - seg.offset);
-      frame.set(seg.pcm.subarray(seg.offset, seg.offset + take), filled);
-      seg.offset += take;
-      filled += take;
-      this.queuedSamples -= take;
-      if (seg.offset >= seg.pcm.length) {
-        this.queue.shift();
-        if (seg.mark !== undefined) marks.push(seg.mark);
-      }
-    }
-    if (filled > 0) {
-      if (filled < frame.length) frame.fill(0, filled);
+    const take = Math.min(frame.length, this.write - this.read);
+    if (take > 0) {
+      this.copyOut(frame, take);
+      if (take < frame.length) frame.fill(0, take);
+      this.read += take;
       this.emitAudio(frame);
     }
-    for (const name of marks) {
+    while (this.marks.length > 0 && this.marks[0]!.at <= this.read) {
+      const { name } = this.marks.shift()!;
       this.pendingMarks.add(name);
       this.opts.send({ kind: 'mark', name });
     }
-    if (this.queue.length === 0) this.stopTicking();
+    if (!this.playing) this.stopTicking();
   }
 
   private emitAudio(pipelineFrame: Int16Array): void {

@@ -1,0 +1,128 @@
+import { describe, expect, it } from 'vitest';
+import type { FrameClock } from '../../../core/audio/index.ts';
+import { Playout } from '../../../core/session/playout.ts';
+import type { OutboundFrame } from '../../../core/wire/frames.ts';
+
+/** A clock driven by hand: `tick()` fires one frame to every listener. */
+function manualClock() {
+  const listeners = new Set<(i: number, d: number) => void>();
+  const clock = {
+    subscribe(fn: (i: number, d: number) => void) {
+      listeners.add(fn);
+      return () => listeners.delete(fn);
+    },
+  } as unknown as FrameClock;
+  return {
+    clock,
+    tick: () => {
+      for (const l of [...listeners]) l(0, 0);
+    },
+    get listening() {
+      return listeners.size;
+    },
+  };
+}
+
+function ramp(n: number, from = 0): Int16Array {
+  return Int16Array.from({ length: n }, (_, i) => (from + i) % 30000);
+}
+
+function collect() {
+  const audio: Int16Array[] = [];
+  const marks: string[] = [];
+  const send = (f: OutboundFrame) => {
+    if (f.kind === 'audio_out') audio.push(new Int16Array(f.data.slice().buffer));
+    else if (f.kind === 'mark') marks.push(f.name);
+  };
+  return { audio, marks, send };
+}
+
+describe('Playout', () => {
+  it('sends the lead at once, then one 20 ms frame per tick, then the mark, then stops ticking', () => {
+    const c = manualClock();
+    const out = collect();
+    const p = new Playout({
+      pipelineRate: 8000,
+      wireRate: 8000,
+      encoding: 'pcm16',
+      clock: c.clock,
+      send: out.send,
+      leadFrames: 2,
+    });
+    p.enqueue(ramp(160 * 5 + 40), 'm1');
+    expect(out.audio).toHaveLength(2);
+    for (let i = 0; i < 3; i++) c.tick();
+    expect(out.audio).toHaveLength(5);
+    expect(out.marks).toEqual([]);
+    c.tick();
+    expect(out.audio).toHaveLength(6);
+    // The last frame is the 40-sample tail, zero-padded.
+    expect(Array.from(out.audio[5]!.subarray(0, 40))).toEqual(Array.from(ramp(40, 800)));
+    expect(out.audio[5]!.subarray(40).every((s) => s === 0)).toBe(true);
+    expect(out.marks).toEqual(['m1']);
+    expect(c.listening).toBe(0);
+    expect(Array.from(out.audio.flatMap((a) => Array.from(a)).slice(0, 840))).toEqual(Array.from(ramp(840)));
+  });
+
+  it('keeps audio intact across ring wrap-around and growth', () => {
+    const c = manualClock();
+    const out = collect();
+    const p = new Playout({
+      pipelineRate: 8000,
+      wireRate: 8000,
+      encoding: 'pcm16',
+      clock: c.clock,
+      send: out.send,
+      leadFrames: 0,
+    });
+    let fed = 0;
+    // Feed 3 s in uneven chunks while draining 1 frame per tick: wraps the 1 s ring several times
+    // and grows it when the queue passes a second.
+    for (let step = 0; step < 300; step++) {
+      const n = step < 100 ? 500 : 100;
+      p.enqueue(ramp(n, fed));
+      fed += n;
+      c.tick();
+    }
+    while (p.playing) c.tick();
+    const played = out.audio.flatMap((a) => Array.from(a)).slice(0, fed);
+    expect(played).toEqual(Array.from(ramp(fed)));
+  });
+
+  it('drops queued audio and pending marks on clear', () => {
+    const c = manualClock();
+    const out = collect();
+    const p = new Playout({
+      pipelineRate: 16000,
+      wireRate: 8000,
+      encoding: 'mulaw',
+      clock: c.clock,
+      send: out.send,
+    });
+    p.enqueue(ramp(16000), 'gone');
+    expect(p.clear()).toBe(true);
+    c.tick();
+    expect(out.marks).toEqual([]);
+    expect(p.playing).toBe(false);
+    expect(c.listening).toBe(0);
+    // Resampled and encoded: 20 ms at 8 kHz mu-law is 160 bytes.
+    expect(out.audio.every((a) => a.buffer.byteLength === 160)).toBe(true);
+  });
+
+  it('caps the queue by dropping the oldest audio', () => {
+    const c = manualClock();
+    const out = collect();
+    const p = new Playout({
+      pipelineRate: 8000,
+      wireRate: 8000,
+      encoding: 'pcm16',
+      clock: c.clock,
+      send: out.send,
+      leadFrames: 0,
+      maxQueuedMs: 500,
+    });
+    p.enqueue(ramp(8000));
+    expect(p.queuedSamples).toBe(4000);
+    expect(p.overflowSamples).toBe(4000);
+  });
+});
