@@ -1,0 +1,33 @@
+/** Telephony providers' REST side effects (outbound calls, hang-up, transfer) and origination. */
+export {
+  type JambonzCallUpdate,
+  type JambonzCreateCall,
+  type JambonzDialerOptions,
+  type JambonzHook,
+  JambonzRestClient,
+  type JambonzRestOptions,
+  type JambonzSpeechDefaults,
+  jambonzDialer,
+} from './jambonz-rest.ts';
+export {
+  type OriginateRequest,
+  type OriginateResult,
+  type OutboundCall,
+  type OutboundDialer,
+  originateCall,
+} from './originate.ts';
+export {
+  isRetryableStatus,
+  ProviderError,
+  type ProviderErrorInit,
+  type ProviderFailure,
+  type ProviderName,
+} from './provider-error.ts';
+export {
+  type TwilioCreateCall,
+  type TwilioDialerOptions,
+  TwilioRestClient,
+  type TwilioRestOptions,
+  type TwilioStatusEvent,
+  twilioDialer,
+} from './twilio-rest.ts';
