@@ -46,7 +46,7 @@ try {
     await db.close();
     await store.close();
   });
-  await control.start();
+  const { bootstrap } = await control.start();
   const base = http.url;
   const ws = base.replace(/^http/, 'ws');
   process.stdout.write(
@@ -58,6 +58,14 @@ try {
       `  metrics         ${base}/metrics`,
       `  realtime voice  ${ws}/realtime/voice   (native protocol: docs/realtime-protocol.md)`,
       `  provider media  ${ws}/telephony/{twilio,jambonz,telnyx}/stream`,
+      `  API docs        ${base}/v1/swagger`,
+      ...(bootstrap?.secret
+        ? [
+            '',
+            `Admin API key for account ${bootstrap.accountId} (shown once, store it now):`,
+            `  ${bootstrap.secret}`,
+          ]
+        : []),
       '',
       '',
     ].join('\n'),

@@ -1,4 +1,5 @@
-import { Elysia } from 'elysia';
+import { Elysia, t } from 'elysia';
+import type { Logger } from '../core/observability/index.ts';
 
 /** An error the API answers with on purpose: a status, a stable code, and a message for people. */
 export class ApiError extends Error {
@@ -7,10 +8,28 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly details?: unknown,
+    /** Response headers that belong to this error (`Retry-After`, `WWW-Authenticate`). */
+    readonly headers?: Record<string, string>,
   ) {
     super(message);
     this.name = 'ApiError';
   }
+}
+
+/** A field that failed validation, as `details` lists it: `field` is a dotted path (`endpointing.maxMs`). */
+export interface FieldIssue {
+  field: string;
+  message: string;
+}
+
+/** 404 for a resource that does not exist or belongs to another account: the two look the same. */
+export function notFound(kind: string, id: string): ApiError {
+  return new ApiError(404, 'not_found', `no ${kind} ${id}`);
+}
+
+/** 422 naming one field, for rules a schema cannot state (cross-field, cross-row). */
+export function invalidField(field: string, message: string): ApiError {
+  return new ApiError(422, 'validation_failed', `${field}: ${message}`, [{ field, message }]);
 }
 
 /** The one error body every `/v1` route answers with. */
@@ -18,53 +37,110 @@ export function errorBody(code: string, message: string, details?: unknown) {
   return { error: details === undefined ? { code, message } : { code, message, details } };
 }
 
-interface FieldIssue {
-  field: string;
-  message: string;
+/** The error body's schema, registered once as the OpenAPI component `Error`. */
+export const ErrorSchema = t.Object(
+  {
+    error: t.Object({
+      code: t.String({
+        description: 'Stable, machine-readable code, e.g. `not_found`, `validation_failed`.',
+      }),
+      message: t.String({ description: 'What went wrong, for people.' }),
+      details: t.Optional(
+        t.Unknown({ description: 'For `validation_failed`: `[{ field, message }]`, one per failing field.' }),
+      ),
+    }),
+  },
+  {
+    examples: [
+      {
+        error: {
+          code: 'validation_failed',
+          message: 'greeting: Expected string length less or equal to 2000',
+          details: [{ field: 'greeting', message: 'Expected string length less or equal to 2000' }],
+        },
+      },
+    ],
+  },
+);
+
+/** Plugin that names the shared schemas, so routes can say `401: 'Error'` and the docs get one `$ref`. */
+export const errorModels = new Elysia({ name: 'sipai/error-models' }).model({ Error: ErrorSchema });
+
+interface SchemaIssue {
+  path?: string;
+  summary?: string;
+  message?: string;
+  schema?: { enum?: unknown[] };
 }
 
 function validationIssues(error: unknown): FieldIssue[] {
-  const all = (error as { all?: { path?: string; summary?: string; message?: string }[] }).all ?? [];
-  return all.map((e) => ({
-    field: (e.path ?? '').replace(/^\//, '').replaceAll('/', '.') || '(body)',
-    message: e.summary ?? e.message ?? 'invalid',
-  }));
+  const all = (error as { all?: SchemaIssue[] }).all ?? [];
+  const issues: FieldIssue[] = [];
+  for (const e of all) {
+    const field = (e.path ?? '').replace(/^\//, '').replaceAll('/', '.') || '(body)';
+    const message = Array.isArray(e.schema?.enum)
+      ? `must be one of ${e.schema.enum.join(', ')}`
+      : (e.summary ?? e.message ?? 'invalid');
+    // TypeBox reports a missing property twice (missing, then wrong type): keep the first.
+    if (!issues.some((i) => i.field === field)) issues.push({ field, message });
+  }
+  return issues;
 }
 
 /**
  * Maps every failure to `{ error: { code, message, details? } }`: our ApiErrors as they are,
- * schema failures as 422 naming each field, unparsable bodies as 400, unknown routes as 404,
- * and anything else as a 500 that leaks nothing.
+ * request schema failures as 422 naming each field, unparsable bodies as 400, unknown routes as
+ * 404, and anything else (including a response that breaks its own schema) as a 500 that leaks
+ * nothing.
  */
-export const errorHandler = new Elysia({ name: 'sipai/errors' })
-  .error({ ApiError })
-  .onError({ as: 'global' }, ({ code, error, set }) => {
-    if (error instanceof ApiError) {
-      set.status = error.status;
-      return errorBody(error.code, error.message, error.details);
-    }
-    switch (code) {
-      case 'VALIDATION': {
-        const issues = validationIssues(error);
-        set.status = 422;
-        const first = issues[0];
-        return errorBody(
-          'validation_failed',
-          first ? `${first.field}: ${first.message}` : 'request does not match the schema',
-          issues,
-        );
+export const errorHandler = (log: Logger) =>
+  new Elysia({ name: 'sipai/errors' })
+    .error({ ApiError })
+    .onError({ as: 'global' }, ({ code, error, set, request }) => {
+      if (error instanceof ApiError) {
+        set.status = error.status;
+        if (error.headers) Object.assign(set.headers, error.headers);
+        return errorBody(error.code, error.message, error.details);
       }
-      case 'PARSE':
-        set.status = 400;
-        return errorBody(
-          'malformed_body',
-          'request body is not valid JSON (or not the declared content type)',
-        );
-      case 'NOT_FOUND':
-        set.status = 404;
-        return errorBody('not_found', 'no such route');
-      default:
-        set.status = 500;
-        return errorBody('internal', 'internal error');
-    }
-  });
+      switch (code) {
+        case 'VALIDATION': {
+          if ((error as { type?: string }).type === 'response') {
+            // Field names only: the error and its messages hold response values, which may be secrets.
+            log.error(
+              {
+                fields: validationIssues(error).map((i) => i.field),
+                method: request.method,
+                path: new URL(request.url).pathname,
+              },
+              'response breaks its schema',
+            );
+            set.status = 500;
+            return errorBody('internal', 'internal error');
+          }
+          const issues = validationIssues(error);
+          set.status = 422;
+          const first = issues[0];
+          return errorBody(
+            'validation_failed',
+            first ? `${first.field}: ${first.message}` : 'request does not match the schema',
+            issues,
+          );
+        }
+        case 'PARSE':
+          set.status = 400;
+          return errorBody(
+            'malformed_body',
+            'request body is not valid JSON (or not the declared content type)',
+          );
+        case 'NOT_FOUND':
+          set.status = 404;
+          return errorBody('not_found', 'no such route');
+        default:
+          log.error(
+            { err: error, method: request.method, path: new URL(request.url).pathname },
+            'request failed',
+          );
+          set.status = 500;
+          return errorBody('internal', 'internal error');
+      }
+    });

@@ -30,7 +30,13 @@ try {
     await db.close();
     await store.close();
   });
-  await control.start();
+  const { bootstrap } = await control.start();
+  if (bootstrap?.secret) {
+    // Straight to stdout, never through the logger: the one time this key is shown.
+    process.stdout.write(
+      `\nAdmin API key for account ${bootstrap.accountId} (shown once, store it now):\n  ${bootstrap.secret}\n\n`,
+    );
+  }
 } catch (err) {
   if (err instanceof ConfigError) {
     console.error(err.message);

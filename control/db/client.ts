@@ -1,6 +1,9 @@
-import postgres, { type Sql } from 'postgres';
+import postgres, { type ISql, type Sql } from 'postgres';
 
 export type { Sql } from 'postgres';
+
+/** What a query needs: the pool or an open transaction, so services run inside either. */
+export type Queryable = ISql;
 
 /** The control plane's Postgres pool (the `postgres` driver), for a server or the embedded PGlite. */
 export function connectDatabase(url: string, poolMax: number): Sql {
@@ -22,4 +25,9 @@ export async function pingDatabase(sql: Sql): Promise<{ ok: boolean; latencyMs?:
   } catch (err) {
     return { ok: false, error: (err as Error).message };
   }
+}
+
+/** A value for a `jsonb` parameter (`${sql.json(asJson(config))}`): our schemas guarantee it is JSON. */
+export function asJson(value: unknown): postgres.JSONValue {
+  return value as postgres.JSONValue;
 }

@@ -55,8 +55,12 @@ export interface Agent {
 /** Agent configuration as control mirrors it into the Store (`agent:<id>`). */
 export interface AgentConfig {
   id: string;
-  /** Which brain runs the call. */
-  brain: 'echo' | 'loopback';
+  /**
+   * Which brain runs the call. This core runs `echo` and `loopback`; `scripted` and `llm`
+   * (configurable through control) are refused until the agent brain is built.
+   */
+  brain: 'echo' | 'loopback' | 'scripted' | 'llm';
+  accountId?: string;
   /** Pipeline rate; default: the wire's rate (no resampling). */
   sampleRate?: number;
   /** Whether caller speech interrupts the agent. Default true. */
