@@ -1,4 +1,5 @@
 export { connectStore } from './connect.ts';
+export { keys } from './keys.ts';
 export { MemoryStore } from './memory-store.ts';
 export { RedisStore, type RedisStoreOptions } from './redis-store.ts';
 export type {
@@ -12,4 +13,3 @@ export type {
   Unsubscribe,
 } from './store.ts';
 export { compareStreamIds } from './store.ts';
-export { keys } from './keys.ts';

@@ -52,8 +52,8 @@ function b64(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }
 
-function pcmToBytes(pcm: Int16Array): Uint8Array {
-  return new Uint8Array(pcm.buffer.slice(pcm.byteOffset, pcm.byteOffset + pcm.byteLength));
+function pcmToBytes(pcm: Int16Array): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(pcm.slice().buffer);
 }
 
 function bytesToPcm(buf: ArrayBuffer): Int16Array {
