@@ -1,11 +1,21 @@
 import type { Server } from 'bun';
 import pkg from '../package.json' with { type: 'json' };
+import { safeEqualStrings } from './auth/constant-time.ts';
+import { CallCapacity, keepLeasesAlive, type LeaseKeeper } from './capacity/index.ts';
 import type { Config } from './config/index.ts';
 import type { Logger } from './observability/log.ts';
 import { metricsResponse } from './observability/metrics.ts';
 import { isMediaPath, MediaServer, type MediaSocketData } from './realtime/index.ts';
 import type { Plane } from './server/index.ts';
 import type { Store } from './store/index.ts';
+import { keys } from './store/keys.ts';
+import { parseTelnyxPublicKey } from './telephony/signatures/telnyx.ts';
+import {
+  CallAdmission,
+  JambonzWebhooks,
+  TelnyxWebhooks,
+  TwilioWebhooks,
+} from './telephony/webhooks/index.ts';
 
 export interface CoreOptions {
   config: Config;
@@ -33,13 +43,33 @@ type Route = (req: Request, server: Server<unknown>) => Response | undefined | P
  */
 export class Core implements Plane {
   readonly media: MediaServer;
+  readonly capacity: CallCapacity;
+  readonly admission: CallAdmission;
   readonly websocket: Plane['websocket'];
   private readonly routes = new Map<string, Route>();
+  private readonly keepers = new Map<string, LeaseKeeper>();
   private readonly startedAt = Date.now();
 
   constructor(private readonly opts: CoreOptions) {
-    const { config } = opts;
+    const { config, store, log } = opts;
     if (!config.REALTIME_WS_SECRET) throw new Error('REALTIME_WS_SECRET must be set before core starts');
+    if (!config.TELEPHONY_VERIFY_SIGNATURES) {
+      log.warn({}, 'TELEPHONY_VERIFY_SIGNATURES=false: provider webhooks are NOT authenticated');
+    }
+    const ttlMs = config.TELEPHONY_SEMAPHORE_TTL_SEC * 1000;
+    this.capacity = new CallCapacity(store, {
+      globalMax: config.TELEPHONY_GLOBAL_MAX_CONCURRENCY,
+      perCampaignMax: config.TELEPHONY_PER_CAMPAIGN_MAX_CONCURRENCY,
+      ttlMs,
+    });
+    this.admission = new CallAdmission({
+      store,
+      capacity: this.capacity,
+      log,
+      tokenSecret: config.REALTIME_WS_SECRET,
+      defaultAgentId: config.DEFAULT_AGENT_ID,
+      recordTtlMs: ttlMs,
+    });
     this.media = new MediaServer({
       store: opts.store,
       log: opts.log,
@@ -49,10 +79,107 @@ export class Core implements Plane {
       maxMessageBytes: config.WS_MAX_MESSAGE_BYTES,
       idleTimeoutMs: config.SESSION_IDLE_TIMEOUT_SEC * 1000,
       maxDurationMs: config.SESSION_MAX_DURATION_SEC * 1000,
+      isAdmitted: async (callId) => (await store.get(keys.call(callId))) !== null,
+      onSessionStarted: (session) => {
+        if (session.protocol === 'native') return;
+        this.keepers.set(
+          session.callId,
+          keepLeasesAlive(this.capacity, session.callId, {
+            onLost: () => session.close('error', { detail: 'call leases lost' }),
+            onError: (err) =>
+              log.warn({ callId: session.callId, err: (err as Error).message }, 'lease renewal failed'),
+          }),
+        );
+      },
+      onSessionEnded: (session) => {
+        if (session.protocol === 'native') return;
+        const keeper = this.keepers.get(session.callId);
+        this.keepers.delete(session.callId);
+        void (async () => {
+          await keeper?.stop();
+          await this.admission.end(session.callId);
+        })().catch((err: unknown) =>
+          log.error({ callId: session.callId, err: (err as Error).message }, 'lease release failed'),
+        );
+      },
     });
+    this.routeTelephony();
     this.websocket = this.media.websocket as Plane['websocket'] & { __data?: MediaSocketData };
     this.routes.set('GET /health', () => this.health());
     this.routes.set('GET /metrics', () => metricsResponse());
+  }
+
+  /** Provider webhooks and the capacity report, each behind its signature or key check. */
+  private routeTelephony(): void {
+    const { config, log } = this.opts;
+    const verify = config.TELEPHONY_VERIFY_SIGNATURES;
+    const wsBaseUrl = config.PUBLIC_WS_BASE_URL ?? config.PUBLIC_BASE_URL.replace(/^http/, 'ws');
+    const endSession = (callId: string) => this.media.sessions.get(callId)?.close('provider_hangup');
+    const split = (v: string | undefined) =>
+      v
+        ? v
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : [];
+    const twilio = new TwilioWebhooks({
+      admission: this.admission,
+      log,
+      authTokens: split(config.TWILIO_AUTH_TOKEN),
+      verify,
+      publicBaseUrl: config.PUBLIC_BASE_URL,
+      wsBaseUrl,
+      endSession,
+    });
+    const jambonz = new JambonzWebhooks({
+      admission: this.admission,
+      log,
+      secrets: split(config.JAMBONZ_WEBHOOK_SECRET),
+      verify,
+      wsBaseUrl,
+      endSession,
+    });
+    const telnyx = new TelnyxWebhooks({
+      admission: this.admission,
+      log,
+      publicKey: config.TELNYX_PUBLIC_KEY ? parseTelnyxPublicKey(config.TELNYX_PUBLIC_KEY) : null,
+      verify,
+      wsBaseUrl,
+      maxDurationSec: config.SESSION_MAX_DURATION_SEC,
+      endSession,
+    });
+    this.routes.set('POST /telephony/twilio/voice', (req) => twilio.voice(req, new URL(req.url)));
+    this.routes.set('POST /telephony/twilio/status', (req) => twilio.status(req, new URL(req.url)));
+    this.routes.set('POST /telephony/jambonz/call', (req) => jambonz.call(req));
+    this.routes.set('POST /telephony/jambonz/status', (req) => jambonz.status(req));
+    this.routes.set('POST /telephony/telnyx/voice', (req) => telnyx.voice(req, new URL(req.url)));
+    this.routes.set('POST /telephony/telnyx/status', (req) => telnyx.status(req));
+    this.routes.set('GET /telephony/capacity', (req) => this.capacityReport(req));
+  }
+
+  /** `GET /telephony/capacity` (Bearer CORE_API_KEY): live counts against their limits. */
+  private async capacityReport(req: Request): Promise<Response> {
+    const key = this.opts.config.CORE_API_KEY;
+    if (!key)
+      return Response.json(
+        { error: { code: 'not_found', message: 'set CORE_API_KEY to enable' } },
+        { status: 404 },
+      );
+    const given = req.headers.get('authorization')?.replace(/^Bearer\s+/i, '') ?? '';
+    if (!safeEqualStrings(given, key)) {
+      return Response.json(
+        { error: { code: 'unauthorized', message: 'Bearer CORE_API_KEY required' } },
+        { status: 401 },
+      );
+    }
+    const url = new URL(req.url);
+    const list = (name: string) =>
+      url.searchParams
+        .getAll(name)
+        .flatMap((v) => v.split(','))
+        .filter(Boolean);
+    const counts = await this.capacity.counts({ campaigns: list('campaign'), agents: list('agent') });
+    return Response.json({ ...counts, activeSessionsHere: this.media.activeSessions });
   }
 
   fetch(req: Request, server: Server<unknown>): Response | undefined | Promise<Response | undefined> {

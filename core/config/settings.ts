@@ -243,10 +243,84 @@ export const settings = {
     scope: 'control',
     doc: 'Requests one API key may make per minute (a fixed window counted in the Store, so it holds across control nodes); past it, 429 with Retry-After.',
   }),
+  PUBLIC_WS_BASE_URL: url({
+    protocols: ['ws:', 'wss:'],
+    scope: 'core',
+    doc: 'Where providers open media WebSockets; default: PUBLIC_BASE_URL with ws(s)://.',
+    defaultText: 'from PUBLIC_BASE_URL',
+  }),
+  DEFAULT_AGENT_ID: text({
+    scope: 'core',
+    doc: 'Agent that answers a called number with no route. Unset: unrouted calls are politely rejected. `npm start` uses `echo`.',
+  }),
+  TWILIO_ACCOUNT_SID: text({
+    scope: 'all',
+    doc: 'Twilio account SID (REST calls: outbound, hang-up, transfer).',
+  }),
+  TWILIO_AUTH_TOKEN: text({
+    scope: 'all',
+    doc: 'Twilio auth token: verifies X-Twilio-Signature and authenticates REST calls. Comma-separated while rotating.',
+    secret: true,
+  }),
+  JAMBONZ_WEBHOOK_SECRET: text({
+    scope: 'core',
+    doc: 'Verifies Jambonz-Signature on Jambonz webhooks. Comma-separated while rotating.',
+    secret: true,
+  }),
+  JAMBONZ_ACCOUNT_SID: text({
+    scope: 'all',
+    doc: 'Jambonz account SID for REST calls (outbound, live call control).',
+  }),
+  JAMBONZ_API_KEY: text({ scope: 'all', doc: 'Jambonz API key (Bearer) for REST calls.', secret: true }),
+  JAMBONZ_API_BASE_URL: url({
+    protocols: ['http:', 'https:'],
+    scope: 'all',
+    doc: 'Jambonz REST API base, e.g. https://jambonz.example.com/api.',
+  }),
+  TELNYX_PUBLIC_KEY: text({
+    scope: 'core',
+    doc: 'Telnyx account public key (base64, from the portal): verifies telnyx-signature-ed25519 on TeXML webhooks.',
+  }),
+  TELEPHONY_VERIFY_SIGNATURES: bool({
+    def: true,
+    scope: 'core',
+    doc: 'Verify provider webhook signatures. Setting it to false logs a warning at boot; never do it in production.',
+  }),
+  TELEPHONY_GLOBAL_MAX_CONCURRENCY: int({
+    def: 10_000,
+    min: 1,
+    max: 10_000_000,
+    scope: 'all',
+    doc: 'Live calls admitted at once across every core node (a lease in the Store).',
+  }),
+  TELEPHONY_PER_CAMPAIGN_MAX_CONCURRENCY: int({
+    def: 100,
+    min: 1,
+    max: 1_000_000,
+    scope: 'all',
+    doc: 'Live calls per campaign unless the campaign sets its own limit.',
+  }),
+  TELEPHONY_SEMAPHORE_TTL_SEC: int({
+    def: 600,
+    min: 2,
+    max: 86_400,
+    scope: 'all',
+    doc: "Lease lifetime; renewed every third of it while the call lives, so a crashed node's calls free their slots after at most this long.",
+  }),
+  CORE_API_KEY: text({
+    scope: 'core',
+    doc: "Bearer key for core's operator endpoints (`GET /telephony/capacity`). Unset: those endpoints answer 404.",
+    secret: true,
+  }),
 } satisfies Record<string, Setting<unknown>>;
 
 export type Settings = typeof settings;
 export type SettingName = keyof Settings;
 
 /** The validated configuration: one frozen object, keyed by variable name. */
-export type Config = Readonly<{ [K in SettingName]: ReturnType<Settings[K]['parse']> }>;
+export type Config = Readonly<
+  { [K in SettingName]: ReturnType<Settings[K]['parse']> } & {
+    /** Always set after validation: defaults to `http://localhost:$PORT`. */
+    PUBLIC_BASE_URL: string;
+  }
+>;

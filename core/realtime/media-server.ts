@@ -32,8 +32,15 @@ export interface MediaServerOptions {
   /** A socket that sends no valid `start` within this long is closed with 1008. */
   startTimeoutMs?: number;
   clock?: FrameClock;
+  /** Told when a session starts, e.g. to keep the call's leases alive. */
+  onSessionStarted?: (session: CallSession) => void;
   /** Told when a session ends, e.g. to release the call's leases. */
   onSessionEnded?: (session: CallSession, reason: EndReason) => void;
+  /**
+   * Whether a provider call was admitted (and not yet ended); a stream for any other call is
+   * refused. Default: any call with a valid stream token.
+   */
+  isAdmitted?: (callId: string) => Promise<boolean>;
 }
 
 /** Per-socket state, attached at upgrade. */
@@ -244,10 +251,14 @@ export class MediaServer {
       d.transport?.send({ kind: 'error', code: 'forbidden', message });
       d.transport?.close(CloseCode.policy, message);
     };
-    const agentId = this.authorizeStart(d, start);
-    if (typeof agentId !== 'string') return deny(agentId.error);
+    const auth = this.authorizeStart(d, start);
+    if ('error' in auth) return deny(auth.error);
+    const { agentId, callId } = auth;
     if (this.draining) return deny('node is draining');
-    if (this.sessions.has(start.callId)) return deny('this call already has a live stream');
+    if (this.sessions.has(callId)) return deny('this call already has a live stream');
+    if (d.protocol !== 'native' && this.opts.isAdmitted && !(await this.opts.isAdmitted(callId))) {
+      return deny('call was never admitted, or has already ended');
+    }
 
     const config = await loadAgentConfig(this.opts.store, agentId);
     const agent = config ? createAgent(config) : null;
@@ -256,25 +267,36 @@ export class MediaServer {
         config ? `agent ${agentId} needs a brain this node cannot run` : `unknown agent ${agentId}`,
       );
     if (ws.readyState !== 1) return;
-    this.attach(ws, start, agentId, config, agent);
+    this.attach(ws, { ...start, callId }, agentId, config, agent);
   }
 
-  /** The agent id this start may run, or why it may not start at all. */
-  private authorizeStart(d: MediaSocketData, start: StartFrame): string | { error: string } {
+  /**
+   * Which call this start is and which agent it may run, or why it may not start at all.
+   * A stream token is bound to the call we admitted; Telnyx names the stream by its
+   * call_control_id rather than the TeXML CallSid we admitted, so there the token's call wins.
+   */
+  private authorizeStart(
+    d: MediaSocketData,
+    start: StartFrame,
+  ): { agentId: string; callId: string } | { error: string } {
     if (d.protocol === 'native') {
       const auth = d.nativeAuth;
       const requested = start.params.agentId;
       if (!auth) return { error: 'not authenticated' };
-      if (auth.byKey) return requested ?? 'echo';
+      if (auth.byKey) return { agentId: requested ?? 'echo', callId: start.callId };
       if (auth.claims.sub && auth.claims.sub !== start.callId)
         return { error: 'token is bound to another call' };
       if (requested && requested !== auth.claims.agentId) return { error: 'token is for another agent' };
-      return auth.claims.agentId;
+      return { agentId: auth.claims.agentId, callId: start.callId };
     }
     const token = start.params.token ?? d.queryToken;
-    const result = verifyToken(this.opts.tokenSecrets, token, { kind: 'stream', callId: start.callId });
+    const bindToStart = d.protocol !== 'telnyx';
+    const result = verifyToken(this.opts.tokenSecrets, token, {
+      kind: 'stream',
+      ...(bindToStart ? { callId: start.callId } : {}),
+    });
     if (!result.ok) return { error: `stream token rejected: ${result.reason}` };
-    return result.claims.agentId;
+    return { agentId: result.claims.agentId, callId: bindToStart ? start.callId : result.claims.sub! };
   }
 
   private attach(
@@ -319,6 +341,7 @@ export class MediaServer {
     d.session = session;
     d.starting = false;
     this.opts.log.info({ callId: start.callId, protocol: d.protocol, agentId }, 'call started');
+    this.opts.onSessionStarted?.(session);
     void session.begin();
     for (const frame of d.early.splice(0)) session.handle(frame);
   }

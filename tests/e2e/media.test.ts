@@ -67,24 +67,34 @@ describe.skipIf(!canSpeak && process.env.CI !== 'true')(
     });
 
     type Variant = { name: string; rate: number; connect: (callId: string) => Promise<MediaClient> };
-    const streamToken = (callId: string) =>
-      mintToken(SECRET, { kind: 'stream', sub: callId, agentId: 'echo' }, 60);
+    /** Admits the call the way a provider webhook does, and returns its stream token. */
+    const streamToken = async (callId: string) => {
+      const admitted = await core.admission.admit({
+        provider: 'twilio',
+        callId,
+        to: '+15550100',
+        from: '+15550101',
+        agentId: 'echo',
+      });
+      if (!admitted.ok) throw new Error(`not admitted: ${admitted.reason}`);
+      return admitted.token;
+    };
     const variants: Variant[] = [
       {
         name: 'Twilio (mu-law 8 kHz)',
         rate: 8000,
-        connect: (id) => twilioClient({ baseWsUrl: wsBase, callId: id, token: streamToken(id) }),
+        connect: async (id) => twilioClient({ baseWsUrl: wsBase, callId: id, token: await streamToken(id) }),
       },
       {
         name: 'Telnyx (PCMU 8 kHz)',
         rate: 8000,
-        connect: (id) => telnyxClient({ baseWsUrl: wsBase, callId: id, token: streamToken(id) }),
+        connect: async (id) => telnyxClient({ baseWsUrl: wsBase, callId: id, token: await streamToken(id) }),
       },
       {
         name: 'Jambonz (L16 16 kHz)',
         rate: 16000,
-        connect: (id) =>
-          jambonzClient({ baseWsUrl: wsBase, callId: id, token: streamToken(id), sampleRate: 16000 }),
+        connect: async (id) =>
+          jambonzClient({ baseWsUrl: wsBase, callId: id, token: await streamToken(id), sampleRate: 16000 }),
       },
       {
         name: 'native (PCM16 16 kHz, API key subprotocol)',
@@ -167,6 +177,12 @@ describe.skipIf(!canSpeak && process.env.CI !== 'true')(
         const closed = await Promise.race([client.closed, Bun.sleep(3000).then(() => null)]);
         expect(closed).not.toBeNull();
         await waitFor(() => !core.media.sessions.has(callId), 3000, 'the session to end');
+        // The session's end released the call's leases (telephony calls only).
+        if (client.protocol !== 'native') {
+          const deadline = Date.now() + 2000;
+          while ((await store.get(`call:${callId}`)) !== null && Date.now() < deadline) await Bun.sleep(20);
+          expect(await store.get(`call:${callId}`)).toBeNull();
+        }
 
         // The timeline tells the story in order.
         await Bun.sleep(50);

@@ -1,0 +1,117 @@
+import { loadAgentConfig } from '../../agent/resolve.ts';
+import { mintToken } from '../../auth/tokens.ts';
+import type { CallCapacity, CapacityScope } from '../../capacity/index.ts';
+import type { Logger } from '../../observability/log.ts';
+import { keys } from '../../store/keys.ts';
+import type { Store } from '../../store/store.ts';
+
+export type Provider = 'twilio' | 'jambonz' | 'telnyx';
+
+/** A call a provider is offering us, as its webhook describes it. */
+export interface OfferedCall {
+  provider: Provider;
+  callId: string;
+  /** Called number (E.164 where the provider gives one). */
+  to: string;
+  from: string;
+  /** An agent named by the call itself (our outbound calls tag it; customer data). */
+  agentId?: string;
+  campaignId?: string;
+}
+
+/** What core knows about an admitted call, kept in the Store while it lives. */
+export interface CallRecord {
+  provider: Provider;
+  agentId: string;
+  campaignId?: string;
+  from: string;
+  to: string;
+  admittedAt: string;
+  /** Node running its media session, once the stream is up. */
+  node?: string;
+}
+
+export type Admission =
+  | { ok: true; agentId: string; token: string; sampleRate: number }
+  | { ok: false; reason: 'no_route' | 'unknown_agent' }
+  | { ok: false; reason: 'at_capacity'; scope: CapacityScope; count: number; limit: number };
+
+/** Stream tokens are short-lived: the provider opens the socket right after our answer. */
+const STREAM_TOKEN_TTL_SEC = 300;
+
+export interface AdmissionOptions {
+  store: Store;
+  capacity: CallCapacity;
+  log: Logger;
+  tokenSecret: string;
+  defaultAgentId?: string;
+  /** How long a call record lives without the call ending (the lease TTL). */
+  recordTtlMs: number;
+}
+
+/**
+ * The one admission path every provider's call webhook takes: pick the agent (explicit id,
+ * then the number's route, then the default), take the call's leases all-or-nothing, record
+ * the call, and mint the token that binds the media stream to it. A refusal takes nothing.
+ */
+export class CallAdmission {
+  constructor(private readonly opts: AdmissionOptions) {}
+
+  async admit(call: OfferedCall): Promise<Admission> {
+    const agentId = call.agentId ?? (await this.routedAgent(call.to)) ?? this.opts.defaultAgentId;
+    if (!agentId) return { ok: false, reason: 'no_route' };
+    const config = await loadAgentConfig(this.opts.store, agentId);
+    if (!config) return { ok: false, reason: 'unknown_agent' };
+    const maxConcurrent = (config as { maxConcurrentCalls?: number }).maxConcurrentCalls;
+    const leased = await this.opts.capacity.admit(call.callId, {
+      agentId,
+      agentMax: maxConcurrent,
+      campaignId: call.campaignId,
+    });
+    if (!leased.ok)
+      return {
+        ok: false,
+        reason: 'at_capacity',
+        scope: leased.scope,
+        count: leased.count,
+        limit: leased.limit,
+      };
+    const record: CallRecord = {
+      provider: call.provider,
+      agentId,
+      campaignId: call.campaignId,
+      from: call.from,
+      to: call.to,
+      admittedAt: new Date().toISOString(),
+    };
+    await this.opts.store.set(keys.call(call.callId), JSON.stringify(record), this.opts.recordTtlMs);
+    const token = mintToken(
+      this.opts.tokenSecret,
+      { kind: 'stream', sub: call.callId, agentId },
+      STREAM_TOKEN_TTL_SEC,
+    );
+    return { ok: true, agentId, token, sampleRate: config.sampleRate === 16000 ? 16000 : 8000 };
+  }
+
+  private async routedAgent(to: string): Promise<string | undefined> {
+    if (!to) return undefined;
+    const raw = await this.opts.store.get(keys.numberRoute(to));
+    if (!raw) return undefined;
+    try {
+      return (JSON.parse(raw) as { agentId?: string }).agentId;
+    } catch {
+      this.opts.log.warn({ to }, 'unreadable number route');
+      return undefined;
+    }
+  }
+
+  /**
+   * The provider says the call is over: free its leases (exactly once, whichever end path
+   * gets there first) and forget it. Returns whether this call released anything.
+   */
+  async end(callId: string): Promise<boolean> {
+    const released = await this.opts.capacity.release(callId);
+    await this.opts.store.del(keys.call(callId));
+    return released;
+  }
+}

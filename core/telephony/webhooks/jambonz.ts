@@ -1,0 +1,105 @@
+import type { Logger } from '../../observability/log.ts';
+import { verifyJambonzRequest } from '../signatures/jambonz.ts';
+import type { CallAdmission } from './admission.ts';
+import { badRequest, forbidden } from './http.ts';
+
+export interface JambonzWebhookOptions {
+  admission: CallAdmission;
+  log: Logger;
+  secrets: string[];
+  verify: boolean;
+  wsBaseUrl: string;
+  endSession(callId: string, reason: 'provider_hangup'): void;
+}
+
+/** Jambonz call states that end a call (PROTOCOLS.md: call_status). */
+const FINAL_STATUSES = new Set(['completed', 'failed', 'busy', 'no-answer']);
+
+type Verb = Record<string, unknown>;
+
+/**
+ * Jambonz's call webhook and call-status hook. An admitted call gets a `listen` verb that opens
+ * bidirectional streaming audio back to core at the agent's rate (8 or 16 kHz), with the stream
+ * token in its metadata, then `hangup` when the stream ends. A refusal is `sip:decline`: 503 when
+ * at capacity, 404 for an unknown number (an outbound leg, already answered, is hung up).
+ * Source: jambonz docs, "listen" and "sip:decline" verbs, and webhook signing.
+ */
+export class JambonzWebhooks {
+  constructor(private readonly opts: JambonzWebhookOptions) {}
+
+  private async read(req: Request): Promise<Record<string, unknown> | Response> {
+    const raw = new Uint8Array(await req.arrayBuffer());
+    if (this.opts.verify) {
+      const result = verifyJambonzRequest({
+        header: req.headers.get('jambonz-signature'),
+        rawBody: raw,
+        secrets: this.opts.secrets,
+      });
+      if (!result.ok) return forbidden(result.reason);
+    }
+    try {
+      const body = JSON.parse(new TextDecoder().decode(raw)) as unknown;
+      if (typeof body !== 'object' || body === null || Array.isArray(body))
+        return badRequest('malformed_body', 'body must be a JSON object');
+      return body as Record<string, unknown>;
+    } catch {
+      return badRequest('malformed_body', 'body is not valid JSON');
+    }
+  }
+
+  /** `POST /telephony/jambonz/call` */
+  async call(req: Request): Promise<Response> {
+    const body = await this.read(req);
+    if (body instanceof Response) return body;
+    const callSid = typeof body.call_sid === 'string' ? body.call_sid : '';
+    if (!callSid) return badRequest('missing_field', 'call_sid is required');
+    const tag = (typeof body.customer_data === 'object' && body.customer_data) as
+      | Record<string, unknown>
+      | false;
+    const outbound = body.direction === 'outbound';
+    const admission = await this.opts.admission.admit({
+      provider: 'jambonz',
+      callId: callSid,
+      to: String(body.to ?? ''),
+      from: String(body.from ?? ''),
+      agentId: tag && typeof tag.agentId === 'string' ? tag.agentId : undefined,
+      campaignId: tag && typeof tag.campaignId === 'string' ? tag.campaignId : undefined,
+    });
+    let verbs: Verb[];
+    if (admission.ok) {
+      const rate = admission.sampleRate;
+      verbs = [
+        {
+          verb: 'listen',
+          url: `${this.opts.wsBaseUrl}/telephony/jambonz/stream?rate=${rate}`,
+          mixType: 'mono',
+          sampleRate: rate,
+          passDtmf: true,
+          bidirectionalAudio: { enabled: true, streaming: true, sampleRate: rate },
+          metadata: { token: admission.token, agentId: admission.agentId },
+        },
+        { verb: 'hangup' },
+      ];
+    } else {
+      this.opts.log.info({ callId: callSid, provider: 'jambonz', reason: admission.reason }, 'call rejected');
+      verbs = outbound
+        ? [{ verb: 'hangup' }]
+        : admission.reason === 'at_capacity'
+          ? [{ verb: 'sip:decline', status: 503, reason: 'Service Unavailable' }]
+          : [{ verb: 'sip:decline', status: 404, reason: 'Not Found' }];
+    }
+    return Response.json(verbs);
+  }
+
+  /** `POST /telephony/jambonz/status` */
+  async status(req: Request): Promise<Response> {
+    const body = await this.read(req);
+    if (body instanceof Response) return body;
+    const callSid = typeof body.call_sid === 'string' ? body.call_sid : '';
+    if (callSid && FINAL_STATUSES.has(String(body.call_status))) {
+      await this.opts.admission.end(callSid);
+      this.opts.endSession(callSid, 'provider_hangup');
+    }
+    return new Response(null, { status: 204 });
+  }
+}
