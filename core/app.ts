@@ -7,6 +7,7 @@ import type { Logger } from './observability/log.ts';
 import { metricsResponse } from './observability/metrics.ts';
 import { isMediaPath, MediaServer, type MediaSocketData } from './realtime/index.ts';
 import type { Plane } from './server/index.ts';
+import { parseCallCommand } from './session/commands.ts';
 import type { Store } from './store/index.ts';
 import { keys } from './store/keys.ts';
 import { parseTelnyxPublicKey } from './telephony/signatures/telnyx.ts';
@@ -48,6 +49,7 @@ export class Core implements Plane {
   readonly websocket: Plane['websocket'];
   private readonly routes = new Map<string, Route>();
   private readonly keepers = new Map<string, LeaseKeeper>();
+  private readonly commandSubscriptions = new Map<string, Promise<() => Promise<void>>>();
   private readonly startedAt = Date.now();
 
   constructor(private readonly opts: CoreOptions) {
@@ -81,6 +83,20 @@ export class Core implements Plane {
       maxDurationMs: config.SESSION_MAX_DURATION_SEC * 1000,
       isAdmitted: async (callId) => (await store.get(keys.call(callId))) !== null,
       onSessionStarted: (session) => {
+        this.commandSubscriptions.set(
+          session.callId,
+          store.subscribe(keys.callCommands(session.callId), (message) => {
+            const command = parseCallCommand(message);
+            if (!command) return log.warn({ callId: session.callId }, 'malformed call command dropped');
+            session.timeline.append('command', { type: command.type });
+            if (command.type === 'hangup') session.close('command', { detail: command.reason });
+            else
+              log.warn(
+                { callId: session.callId, type: command.type },
+                'call command not supported by this core yet',
+              );
+          }),
+        );
         if (session.protocol === 'native') return;
         this.keepers.set(
           session.callId,
@@ -92,6 +108,9 @@ export class Core implements Plane {
         );
       },
       onSessionEnded: (session) => {
+        const unsubscribe = this.commandSubscriptions.get(session.callId);
+        this.commandSubscriptions.delete(session.callId);
+        void unsubscribe?.then((off) => off()).catch(() => {});
         if (session.protocol === 'native') return;
         const keeper = this.keepers.get(session.callId);
         this.keepers.delete(session.callId);

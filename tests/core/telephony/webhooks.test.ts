@@ -373,6 +373,30 @@ describe('provider webhooks', () => {
       expect((await late.closed).code).toBe(1008);
     });
 
+    it('ends a live call when a hangup command arrives on its channel', async () => {
+      const callSid = `CA${randomUUID().replaceAll('-', '')}`;
+      const twiml = await (await postTwilio('/telephony/twilio/voice', twilioForm(callSid))).text();
+      const token = /name="token" value="([^"]+)"/.exec(twiml)![1]!;
+      const client = await twilioClient({ baseWsUrl: base.replace('http', 'ws'), callId: callSid, token });
+      client.start();
+      while (!core.media.sessions.has(callSid)) await Bun.sleep(10);
+      await Bun.sleep(20); // the subscription is set up as the session starts
+      expect(await store.publish(keys.callCommands(callSid), 'not json')).toBe(1);
+      expect(core.media.sessions.has(callSid)).toBe(true);
+      expect(
+        await store.publish(
+          keys.callCommands(callSid),
+          JSON.stringify({ type: 'hangup', reason: 'operator' }),
+        ),
+      ).toBe(1);
+      expect((await client.closed).code).toBe(1000);
+      const timeline = (await store.range(keys.callTimeline(callSid))).map((e) => e.fields.type);
+      expect(timeline.slice(-2)).toEqual(['command', 'call.ended']);
+      // Nobody is subscribed any more: a command for an ended call reaches no one.
+      await Bun.sleep(20);
+      expect(await store.publish(keys.callCommands(callSid), JSON.stringify({ type: 'hangup' }))).toBe(0);
+    });
+
     it('frees the slots when the stream stops, and reports counts only with the core key', async () => {
       const callSid = `CA${randomUUID().replaceAll('-', '')}`;
       const twiml = await (await postTwilio('/telephony/twilio/voice', twilioForm(callSid))).text();
