@@ -262,6 +262,12 @@ export const settings = {
     doc: 'Twilio auth token: verifies X-Twilio-Signature and authenticates REST calls. Comma-separated while rotating.',
     secret: true,
   }),
+  TWILIO_API_BASE_URL: url({
+    protocols: ['http:', 'https:'],
+    scope: 'control',
+    doc: 'Twilio REST API base for outbound calls (a regional edge, or a local test server).',
+    defaultText: 'https://api.twilio.com',
+  }),
   JAMBONZ_WEBHOOK_SECRET: text({
     scope: 'core',
     doc: 'Verifies Jambonz-Signature on Jambonz webhooks. Comma-separated while rotating.',

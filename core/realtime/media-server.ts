@@ -9,7 +9,7 @@ import { CallSession, type EndReason } from '../session/call-session.ts';
 import type { Store } from '../store/store.ts';
 import type { InboundFrame, StartFrame, WireCodec, WireProtocol } from '../wire/frames.ts';
 import { createCodec, JAMBONZ_SUBPROTOCOL } from '../wire/index.ts';
-import { frameProcessingSeconds, mediaMetrics } from './metrics.ts';
+import { FRAME_SAMPLE_EVERY, frameProcessingSeconds, mediaMetrics } from './metrics.ts';
 import { CloseCode, WsTransport } from './ws-transport.ts';
 
 /** Subprotocol a native client offers (and we select) next to its key. */
@@ -96,6 +96,7 @@ export class MediaServer {
   private readonly pending = new Set<MediaSocket>();
   private readonly sweeper: ReturnType<typeof setInterval>;
   private readonly clock: FrameClock;
+  private messageCount = 0;
   /** Bun's WebSocket handlers for every media socket. */
   readonly websocket: WebSocketHandler<MediaSocketData>;
 
@@ -116,6 +117,7 @@ export class MediaServer {
         this.pending.add(ws);
       },
       message: (ws, message) => {
+        if (++this.messageCount % FRAME_SAMPLE_EVERY !== 0) return this.onMessage(ws, message);
         const started = performance.now();
         this.onMessage(ws, message);
         frameProcessingSeconds.observe((performance.now() - started) / 1000);
@@ -217,7 +219,7 @@ export class MediaServer {
     const metrics = mediaMetrics[d.protocol];
     const frame = d.codec.parse(message);
     if (frame === null) {
-      metrics.droppedUnparsed.inc();
+      metrics.droppedUnparsed++;
       d.garbage++;
       if (d.garbage > GARBAGE_LIMIT && d.garbage > d.valid) {
         this.opts.log.warn({ protocol: d.protocol, garbage: d.garbage }, 'closing socket sending garbage');
@@ -226,12 +228,12 @@ export class MediaServer {
       return;
     }
     d.valid++;
-    metrics.framesIn.inc();
+    metrics.framesIn++;
     if (d.session) {
       d.session.handle(frame);
     } else if (d.starting) {
       if (d.early.length < MAX_EARLY_FRAMES) d.early.push(frame);
-      else metrics.droppedBeforeStart.inc();
+      else metrics.droppedBeforeStart++;
     } else if (frame.kind === 'start') {
       d.starting = true;
       this.startSession(ws, frame).catch((err: unknown) => {
@@ -239,7 +241,7 @@ export class MediaServer {
         d.transport?.close(CloseCode.internal, 'session start failed');
       });
     } else if (frame.kind !== 'event') {
-      metrics.droppedBeforeStart.inc();
+      metrics.droppedBeforeStart++;
     }
   }
 
@@ -291,12 +293,14 @@ export class MediaServer {
     }
     const token = start.params.token ?? d.queryToken;
     const bindToStart = d.protocol !== 'telnyx';
-    const result = verifyToken(this.opts.tokenSecrets, token, {
-      kind: 'stream',
-      ...(bindToStart ? { callId: start.callId } : {}),
-    });
+    const result = verifyToken(this.opts.tokenSecrets, token, { kind: 'stream' });
     if (!result.ok) return { error: `stream token rejected: ${result.reason}` };
-    return { agentId: result.claims.agentId, callId: bindToStart ? start.callId : result.claims.sub! };
+    const { sub, providerCallId } = result.claims;
+    // A call we placed is admitted under our id; the provider names its stream by its own id,
+    // which the token carries as `providerCallId`. Either way the stream must be this call's.
+    if (bindToStart && sub !== start.callId && providerCallId !== start.callId)
+      return { error: 'stream token rejected: wrong_call' };
+    return { agentId: result.claims.agentId, callId: sub! };
   }
 
   private attach(
@@ -330,14 +334,14 @@ export class MediaServer {
       maxDurationMs: this.opts.maxDurationMs,
       onEnded: (s, reason) => {
         if (this.sessions.get(s.callId) === s) this.sessions.delete(s.callId);
-        metrics.sessions.dec();
+        metrics.sessions--;
         this.opts.log.info({ callId: s.callId, protocol: s.protocol, reason }, 'call ended');
         this.opts.onSessionEnded?.(s, reason);
       },
     });
     this.pending.delete(ws);
     this.sessions.set(start.callId, session);
-    metrics.sessions.inc();
+    metrics.sessions++;
     d.session = session;
     d.starting = false;
     this.opts.log.info({ callId: start.callId, protocol: d.protocol, agentId }, 'call started');

@@ -34,17 +34,17 @@ export class WsTransport implements SessionTransport {
     if (msg === null) return;
     const result = this.ws.send(msg);
     if (result > 0) {
-      this.metrics.framesOut.inc();
+      this.metrics.framesOut++;
       return;
     }
     if (result === 0) {
-      this.metrics.droppedSendFailed.inc();
+      this.metrics.droppedSendFailed++;
       return;
     }
-    this.metrics.framesOut.inc();
-    this.metrics.backpressure.inc();
+    this.metrics.framesOut++;
+    this.metrics.backpressure++;
     if (this.ws.getBufferedAmount() > this.maxBufferedBytes) {
-      this.metrics.closedSlow.inc();
+      this.metrics.closedSlow++;
       this.close(1008, 'client not reading');
     }
   }

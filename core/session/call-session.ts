@@ -55,6 +55,8 @@ export interface CallSessionOptions {
 
 /** Recent-playout window in which a barge-in still sends `clear` (the provider may hold lead frames). */
 const CLEAR_AFTER_PLAYOUT_MS = 500;
+/** Silence between queued audio that still counts as the same utterance. */
+const UTTERANCE_GAP_MS = 300;
 
 /**
  * One call: frames in from the codec, audio decoded and resampled to the pipeline rate, VAD
@@ -242,7 +244,9 @@ export class CallSession {
 
   private play(pcm: Int16Array, mark: string | undefined): void {
     if (this.closed) return;
-    if (!this.playout.playing) {
+    // One timeline event per utterance: frames streaming in one by one (loopback, streaming TTS)
+    // that leave the queue briefly empty between them are still one utterance.
+    if (!this.playout.playing && Date.now() - this.lastPlayoutAt > UTTERANCE_GAP_MS) {
       this.timeline.append('agent.speaking', {
         ms: Math.round((pcm.length * 1000) / this.pipelineRate),
         mark,

@@ -19,6 +19,11 @@ export interface PlayoutOptions {
 
 /** Initial ring size: one second. It doubles when more is queued, up to `maxQueuedMs`. */
 const INITIAL_RING_MS = 1000;
+/**
+ * Ticks a drained playout stays subscribed for. Audio that streams in frame by frame (loopback,
+ * streaming TTS) then just waits for the next tick instead of re-arming the shared clock each time.
+ */
+const IDLE_TICKS_BEFORE_UNSUBSCRIBE = 50;
 
 /**
  * Outbound audio paced at real time: one 20 ms frame per clock tick (after a small lead), so
@@ -37,13 +42,17 @@ export class Playout {
   private encoded: Uint8Array;
   private readonly out: AudioOutFrame;
   private unsubscribe: (() => void) | null = null;
+  private idleTicks = 0;
   private readonly maxQueuedSamples: number;
   /** Marks sent and not yet reported back by the provider. */
   readonly pendingMarks = new Set<string>();
   framesSent = 0;
   /** Samples dropped because more than `maxQueuedMs` was queued. */
   overflowSamples = 0;
-  private readonly onTick = () => this.sendFrame();
+  private readonly onTick = () => {
+    if (this.playing) this.sendFrame();
+    else if (++this.idleTicks >= IDLE_TICKS_BEFORE_UNSUBSCRIBE) this.stopTicking();
+  };
 
   constructor(private readonly opts: PlayoutOptions) {
     this.framePipeline = new Int16Array(samplesPerFrame(opts.pipelineRate));
@@ -80,6 +89,7 @@ export class Playout {
     }
     this.copyIn(src);
     if (mark !== undefined) this.marks.push({ at: this.write, name: mark });
+    this.idleTicks = 0;
     if (this.unsubscribe === null) {
       this.unsubscribe = this.opts.clock.subscribe(this.onTick);
       const lead = this.opts.leadFrames ?? 2;
@@ -154,7 +164,6 @@ export class Playout {
       this.pendingMarks.add(name);
       this.opts.send({ kind: 'mark', name });
     }
-    if (!this.playing) this.stopTicking();
   }
 
   private emitAudio(pipelineFrame: Int16Array): void {

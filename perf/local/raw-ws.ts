@@ -19,8 +19,10 @@ interface State {
   buffer: Uint8Array;
   used: number;
   pending: Uint8Array[];
-  /** Bytes the kernel did not take yet; written on drain, before anything newer. */
-  backlog: Uint8Array | null;
+  /** Bytes the kernel did not take yet, oldest first; written on drain, before anything newer. */
+  backlog: Uint8Array[];
+  backlogBytes: number;
+  closed: boolean;
   resolveOpen: (() => void) | null;
   rejectOpen: ((err: Error) => void) | null;
 }
@@ -44,7 +46,9 @@ export class RawWs {
       buffer: new Uint8Array(64 * 1024),
       used: 0,
       pending: [],
-      backlog: null,
+      backlog: [],
+      backlogBytes: 0,
+      closed: false,
       resolveOpen,
       rejectOpen,
     };
@@ -63,6 +67,7 @@ export class RawWs {
           RawWs.onData(s.data, chunk);
         },
         close(s) {
+          s.data.closed = true;
           s.data.rejectOpen?.(new Error('closed during handshake'));
           s.data.handlers.onClose?.();
         },
@@ -70,10 +75,7 @@ export class RawWs {
           s.data.rejectOpen?.(err);
         },
         drain(s) {
-          const rest = s.data.backlog;
-          if (!rest) return;
-          const n = s.write(rest);
-          s.data.backlog = n < rest.length ? rest.subarray(n) : null;
+          RawWs.writeBacklog(s);
         },
       },
     });
@@ -129,8 +131,11 @@ export class RawWs {
     }
   }
 
-  /** Queues one masked text frame (mask key 0: payload bytes unchanged). */
-  sendText(text: string): void {
+  /**
+   * A complete masked text frame for `text` (mask key 0: payload bytes unchanged), to keep and
+   * send many times with `sendFrame`, patching payload bytes in place between sends.
+   */
+  static textFrame(text: string): { frame: Uint8Array; payloadOffset: number } {
     const payload = encoder.encode(text);
     const n = payload.length;
     const header = n < 126 ? 6 : 8;
@@ -142,35 +147,59 @@ export class RawWs {
       frame[2] = n >> 8;
       frame[3] = n & 0xff;
     }
-    // The 4 mask bytes stay 0.
     frame.set(payload, header);
-    this.socket.data.pending.push(frame);
+    return { frame, payloadOffset: header };
   }
 
-  /** Writes every queued frame in one go (after any backlog the kernel has not taken yet). */
-  flush(): void {
+  /** Writes as much of the backlog as the socket takes now. */
+  private static writeBacklog(s: Socket<State>): void {
+    const st = s.data;
+    while (st.backlog.length > 0) {
+      const chunk = st.backlog[0]!;
+      const n = s.write(chunk);
+      st.backlogBytes -= n;
+      if (n < chunk.length) {
+        st.backlog[0] = chunk.subarray(n);
+        return;
+      }
+      st.backlog.shift();
+    }
+  }
+
+  /** Writes a prebuilt frame now (the socket copies it), behind any backlog. */
+  sendFrame(frame: Uint8Array): void {
     const st = this.socket.data;
-    const pending = st.pending;
-    if (pending.length === 0) return;
-    const total = pending.reduce((a, f) => a + f.length, 0) + (st.backlog?.length ?? 0);
-    const all = new Uint8Array(total);
-    let at = 0;
-    if (st.backlog) {
-      all.set(st.backlog, 0);
-      at = st.backlog.length;
+    if (st.backlog.length > 0) {
+      st.backlog.push(frame.slice());
+      st.backlogBytes += frame.length;
+      return;
     }
-    for (const f of pending) {
-      all.set(f, at);
-      at += f.length;
+    const n = this.socket.write(frame);
+    if (n < frame.length) {
+      st.backlog.push(frame.slice(n));
+      st.backlogBytes += frame.length - n;
     }
+  }
+
+  /** Queues one masked text frame (mask key 0: payload bytes unchanged); `flush` writes it. */
+  sendText(text: string): void {
+    this.socket.data.pending.push(RawWs.textFrame(text).frame);
+  }
+
+  /** Writes every queued frame, behind any backlog. */
+  flush(): void {
+    const pending = this.socket.data.pending;
+    for (const f of pending) this.sendFrame(f);
     pending.length = 0;
-    const n = this.socket.write(all);
-    st.backlog = n < all.length ? all.subarray(n) : null;
   }
 
   /** Bytes queued behind a full socket buffer. */
   get backlogBytes(): number {
-    return this.socket.data.backlog?.length ?? 0;
+    return this.socket.data.backlogBytes;
+  }
+
+  get isClosed(): boolean {
+    return this.socket.data.closed;
   }
 
   close(): void {

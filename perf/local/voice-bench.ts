@@ -15,12 +15,14 @@ import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { type Subprocess, spawn } from 'bun';
-import { mintToken } from '../../core/auth/tokens.ts';
+import { computeTwilioSignature } from '../../core/telephony/signatures/twilio.ts';
 import { freePort } from '../../tests/support/services.ts';
 import {
   type CallStats,
   connectedMessage,
   mediaMessage,
+  mediaNumberOffsets,
+  NUMBER_WIDTH,
   newCallStats,
   type StreamIds,
   startMessage,
@@ -43,12 +45,19 @@ const CALLS = Number(args.calls);
 const WINDOW_S = Number(args.seconds);
 const WARMUP_S = Number(args.warmup);
 const SECRET = 'bench-secret-0123456789abcdef';
+const TWILIO_TOKEN = 'bench-twilio-auth-token';
+/** Frames a late generator may send back to back per call; beyond that it skips (and says so). */
+const MAX_CATCH_UP = 3;
+/** Unsent bytes per socket before the generator stops queueing (the server is not reading). */
+const MAX_BACKLOG_BYTES = 64 * 1024;
 const ROOT = new URL('../../', import.meta.url).pathname;
 const CLK_TCK = 100;
 
 interface Target {
   name: string;
   start(port: number): Subprocess;
+  /** Admits a call the way a provider does and returns its stream token (none for the floor). */
+  admit(base: string, callSid: string): Promise<string>;
   /** Event-loop lag quantiles since the previous call, ms. */
   lag(base: string): Promise<{ p50: number; p99: number }>;
   /** Frames the server counted in and out, when it counts them. */
@@ -81,29 +90,58 @@ const targets: Target[] = [
       return { p50: s.lagP50Ms, p99: s.lagP99Ms };
     },
     serverFrames: async () => null,
+    admit: async () => '',
   },
   {
     name: 'sipai core (loopback agent)',
     start: (port) =>
-      spawn([process.execPath, 'run', 'core/main.ts'], {
-        cwd: ROOT,
-        env: {
-          ...process.env,
-          PORT: String(port),
-          HOST: '127.0.0.1',
-          REALTIME_WS_SECRET: SECRET,
-          LOG_LEVEL: 'warn',
-          SESSION_IDLE_TIMEOUT_SEC: '120',
+      // BENCH_SERVER_FLAGS passes Bun flags to the core, e.g. "--cpu-prof-md --cpu-prof-dir=/tmp/prof".
+      spawn(
+        [
+          process.execPath,
+          ...(process.env.BENCH_SERVER_FLAGS?.split(' ').filter(Boolean) ?? []),
+          'run',
+          'core/main.ts',
+        ],
+        {
+          cwd: ROOT,
+          env: {
+            ...process.env,
+            PORT: String(port),
+            HOST: '127.0.0.1',
+            REALTIME_WS_SECRET: SECRET,
+            TWILIO_AUTH_TOKEN: TWILIO_TOKEN,
+            PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
+            TELEPHONY_GLOBAL_MAX_CONCURRENCY: String(CALLS * 2),
+            LOG_LEVEL: 'warn',
+            SESSION_IDLE_TIMEOUT_SEC: '120',
+          },
+          stdout: 'ignore',
+          stderr: 'inherit',
         },
-        stdout: 'ignore',
-        stderr: 'inherit',
-      }),
+      ),
     async lag(base) {
       const m = await scrape(base);
       return {
         p50: (m.get('nodejs_eventloop_lag_p50_seconds') ?? Number.NaN) * 1000,
         p99: (m.get('nodejs_eventloop_lag_p99_seconds') ?? Number.NaN) * 1000,
       };
+    },
+    async admit(base, callSid) {
+      // The provider's voice webhook, signed like Twilio signs it; the TwiML carries the token.
+      const path = '/telephony/twilio/voice?agentId=loopback';
+      const params = { CallSid: callSid, From: '+14155550100', To: '+15005550006', CallStatus: 'ringing' };
+      const res = await fetch(`${base}${path}`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          'x-twilio-signature': computeTwilioSignature(`${base}${path}`, params, TWILIO_TOKEN),
+        },
+        body: new URLSearchParams(params).toString(),
+      });
+      const token = /name="token" value="([^"]+)"/.exec(await res.text())?.[1];
+      if (!token) throw new Error(`call ${callSid} was not admitted (HTTP ${res.status})`);
+      return token;
     },
     async serverFrames(base) {
       const m = await scrape(base);
@@ -146,8 +184,33 @@ function isMedia(head: Uint8Array): boolean {
   return true;
 }
 
+/** Writes `value` as zero-padded decimal digits into `buf` at `at` (NUMBER_WIDTH wide). */
+function patchDigits(buf: Uint8Array, at: number, value: number): void {
+  let v = value;
+  for (let i = at + NUMBER_WIDTH - 1; i >= at; i--) {
+    buf[i] = 48 + (v % 10);
+    v = Math.floor(v / 10);
+  }
+}
+
+/** One call's media frame, built once from the scenario's message and patched per send. */
+function mediaFrame(ids: StreamIds) {
+  const text = mediaMessage(ids, 0, TONE_FRAME_B64);
+  const { frame, payloadOffset } = RawWs.textFrame(text);
+  const o = mediaNumberOffsets(text);
+  return {
+    frame,
+    set(seq: number) {
+      patchDigits(frame, payloadOffset + o.sequence, seq + 2);
+      patchDigits(frame, payloadOffset + o.chunk, seq + 1);
+      patchDigits(frame, payloadOffset + o.timestamp, seq * 20);
+    },
+  };
+}
+
 interface Call {
   ids: StreamIds;
+  media: ReturnType<typeof mediaFrame>;
   ws: RawWs;
   stats: CallStats;
   seq: number;
@@ -181,21 +244,30 @@ async function run(target: Target) {
   for (let i = 0; i < CALLS; i += 200) {
     const batch = Array.from({ length: Math.min(200, CALLS - i) }, (_, k) => {
       const ids = streamIds(runId, i + k);
-      const call: Call = { ids, ws: null as unknown as RawWs, stats: newCallStats(), seq: 0, startedAt: 0 };
-      return RawWs.connect('127.0.0.1', port, '/telephony/twilio/stream', {
-        onText(head) {
-          if (!isMedia(head)) return;
-          call.stats.received++;
-          if (call.stats.firstAudioMs === null) call.stats.firstAudioMs = performance.now() - call.startedAt;
-        },
-      }).then((ws) => {
-        call.ws = ws;
-        ws.sendText(connectedMessage());
-        const token = mintToken(SECRET, { kind: 'stream', sub: ids.callSid, agentId: 'loopback' }, 600);
-        ws.sendText(startMessage(ids, token, 'loopback'));
-        ws.flush();
-        return call;
-      });
+      const call: Call = {
+        ids,
+        media: mediaFrame(ids),
+        ws: null as unknown as RawWs,
+        stats: newCallStats(),
+        seq: 0,
+        startedAt: 0,
+      };
+      return target.admit(base, ids.callSid).then((token) =>
+        RawWs.connect('127.0.0.1', port, '/telephony/twilio/stream', {
+          onText(head) {
+            if (!isMedia(head)) return;
+            call.stats.received++;
+            if (call.stats.firstAudioMs === null)
+              call.stats.firstAudioMs = performance.now() - call.startedAt;
+          },
+        }).then((ws) => {
+          call.ws = ws;
+          ws.sendText(connectedMessage());
+          ws.sendText(startMessage(ids, token, 'loopback'));
+          ws.flush();
+          return call;
+        }),
+      );
     });
     calls.push(...(await Promise.all(batch)));
   }
@@ -207,6 +279,7 @@ async function run(target: Target) {
   for (const c of calls) c.startedAt = t0;
   let running = true;
   let tick = 0;
+  const misses = { skippedLate: 0, droppedFull: 0, closedCalls: 0 };
   const sendLoop = (async () => {
     while (running) {
       const due = t0 + tick * (20 / groups);
@@ -216,13 +289,23 @@ async function run(target: Target) {
       const frameIndex = Math.floor(tick / groups);
       for (let i = g; i < calls.length; i += groups) {
         const c = calls[i]!;
-        // Catch up if the loop ran late, but never send ahead of real time.
+        if (c.ws.isClosed) continue;
+        // Catch up a little if the loop ran late; skip (and count) beyond that: real time
+        // audio that is this late would be useless to a call anyway.
+        if (frameIndex - c.seq >= MAX_CATCH_UP) {
+          misses.skippedLate += frameIndex - c.seq - MAX_CATCH_UP + 1;
+          c.seq = frameIndex - MAX_CATCH_UP + 1;
+        }
         while (c.seq <= frameIndex) {
-          c.ws.sendText(mediaMessage(c.ids, c.seq, TONE_FRAME_B64));
           c.seq++;
+          if (c.ws.backlogBytes > MAX_BACKLOG_BYTES) {
+            misses.droppedFull++;
+            continue;
+          }
+          c.media.set(c.seq - 1);
+          c.ws.sendFrame(c.media.frame);
           c.stats.sent++;
         }
-        c.ws.flush();
       }
       tick++;
     }
@@ -251,6 +334,7 @@ async function run(target: Target) {
   await sendLoop;
   await Bun.sleep(1500); // let in-flight frames land
   const end = totals();
+  misses.closedCalls = calls.filter((c) => c.ws.isClosed).length;
   const server = await target.serverFrames(base);
   for (const c of calls) {
     c.ws.sendText(stopMessage(c.ids, c.seq));
@@ -288,6 +372,7 @@ async function run(target: Target) {
     callsWithAudioRate: firstAudio.length / calls.length,
     firstAudioP95Ms: quantile(firstAudio, 0.95),
     frameAnswerRate: end.received / end.sent,
+    misses,
   };
 }
 
@@ -326,6 +411,12 @@ const rows: [
     (r) => r.rssPerCallKb,
   ],
   ['first audio back p95', (r) => `${f(r.firstAudioP95Ms, 1)} ms`, null, (r) => r.firstAudioP95Ms],
+  [
+    'generator misses: late-skipped / socket-full frames, calls closed',
+    (r) => `${f(r.misses.skippedLate)} / ${f(r.misses.droppedFull)}, ${f(r.misses.closedCalls)}`,
+    null,
+    (r) => r.misses.skippedLate,
+  ],
 ];
 console.log(
   `\nVoice load: ${CALLS} Twilio-protocol calls, 1 frame / 20 ms each way, ${WINDOW_S} s window after ${WARMUP_S} s warm-up`,

@@ -45,9 +45,26 @@ export function startMessage(ids: StreamIds, token: string, agentId: string): st
   });
 }
 
-/** Media message number `seq` (1-based) with a base64 mu-law payload of one frame. */
+/** Width of the numeric string fields: fixed, so a runner can patch digits in place. */
+export const NUMBER_WIDTH = 9;
+
+function fixed(n: number): string {
+  return String(n).padStart(NUMBER_WIDTH, '0');
+}
+
+/**
+ * Media message number `seq` (0-based) with a base64 mu-law payload of one frame. Twilio sends
+ * these numbers as strings; they are zero-padded to a fixed width (same values) so the message
+ * layout never changes during a call.
+ */
 export function mediaMessage(ids: StreamIds, seq: number, payloadB64: string): string {
-  return `{"event":"media","sequenceNumber":"${seq + 1}","media":{"track":"inbound","chunk":"${seq}","timestamp":"${seq * FRAME_MS}","payload":"${payloadB64}"},"streamSid":"${ids.streamSid}"}`;
+  return `{"event":"media","sequenceNumber":"${fixed(seq + 2)}","media":{"track":"inbound","chunk":"${fixed(seq + 1)}","timestamp":"${fixed(seq * FRAME_MS)}","payload":"${payloadB64}"},"streamSid":"${ids.streamSid}"}`;
+}
+
+/** Where the three numeric fields sit in a media message, for patching them in place. */
+export function mediaNumberOffsets(message: string): { sequence: number; chunk: number; timestamp: number } {
+  const at = (field: string) => message.indexOf(`"${field}":"`) + field.length + 4;
+  return { sequence: at('sequenceNumber'), chunk: at('chunk'), timestamp: at('timestamp') };
 }
 
 export function stopMessage(ids: StreamIds, seq: number): string {

@@ -10,7 +10,10 @@ export type Provider = 'twilio' | 'jambonz' | 'telnyx';
 /** A call a provider is offering us, as its webhook describes it. */
 export interface OfferedCall {
   provider: Provider;
+  /** Our id of the call: the id we placed it under (outbound), or the provider's (inbound). */
   callId: string;
+  /** The provider's id of the call, when it differs from `callId` (calls we placed). */
+  providerCallId?: string;
   /** Called number (E.164 where the provider gives one). */
   to: string;
   from: string;
@@ -22,6 +25,7 @@ export interface OfferedCall {
 /** What core knows about an admitted call, kept in the Store while it lives. */
 export interface CallRecord {
   provider: Provider;
+  providerCallId?: string;
   agentId: string;
   campaignId?: string;
   from: string;
@@ -76,8 +80,11 @@ export class CallAdmission {
         count: leased.count,
         limit: leased.limit,
       };
+    const providerCallId =
+      call.providerCallId && call.providerCallId !== call.callId ? call.providerCallId : undefined;
     const record: CallRecord = {
       provider: call.provider,
+      providerCallId,
       agentId,
       campaignId: call.campaignId,
       from: call.from,
@@ -87,7 +94,8 @@ export class CallAdmission {
     await this.opts.store.set(keys.call(call.callId), JSON.stringify(record), this.opts.recordTtlMs);
     const token = mintToken(
       this.opts.tokenSecret,
-      { kind: 'stream', sub: call.callId, agentId },
+      // The provider names the stream by its own call id: the token says which one it may be.
+      { kind: 'stream', sub: call.callId, agentId, ...(providerCallId ? { providerCallId } : {}) },
       STREAM_TOKEN_TTL_SEC,
     );
     return { ok: true, agentId, token, sampleRate: config.sampleRate === 16000 ? 16000 : 8000 };
@@ -114,4 +122,36 @@ export class CallAdmission {
     await this.opts.store.del(keys.call(callId));
     return released;
   }
+
+  /**
+   * A provider status callback, as a `call.status` event on the global stream: the only news
+   * control gets of a call that never reached a session (busy, no-answer, failed).
+   */
+  async reportStatus(update: StatusUpdate): Promise<void> {
+    await this.opts.store.append(
+      keys.events,
+      {
+        type: 'call.status',
+        callId: update.callId,
+        agentId: update.agentId ?? '',
+        protocol: update.provider,
+        at: new Date().toISOString(),
+        data: JSON.stringify({ status: update.status, providerCallId: update.providerCallId }),
+      },
+      STATUS_STREAM_MAX_LEN,
+    );
+  }
 }
+
+/** A provider's report of a call's state (`call_status`, `CallStatus`). */
+export interface StatusUpdate {
+  provider: Provider;
+  callId: string;
+  providerCallId: string;
+  /** The provider's word for it: ringing, in-progress, completed, busy, no-answer, failed, … */
+  status: string;
+  agentId?: string;
+}
+
+/** As the session timeline trims the global stream (core/session/timeline.ts). */
+const STATUS_STREAM_MAX_LEN = 100_000;

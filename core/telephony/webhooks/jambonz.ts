@@ -53,17 +53,17 @@ export class JambonzWebhooks {
     if (body instanceof Response) return body;
     const callSid = typeof body.call_sid === 'string' ? body.call_sid : '';
     if (!callSid) return badRequest('missing_field', 'call_sid is required');
-    const tag = (typeof body.customer_data === 'object' && body.customer_data) as
-      | Record<string, unknown>
-      | false;
+    const tag = customerData(body);
+    const callId = taggedString(tag, 'callId') ?? callSid;
     const outbound = body.direction === 'outbound';
     const admission = await this.opts.admission.admit({
       provider: 'jambonz',
-      callId: callSid,
+      callId,
+      providerCallId: callSid,
       to: String(body.to ?? ''),
       from: String(body.from ?? ''),
-      agentId: tag && typeof tag.agentId === 'string' ? tag.agentId : undefined,
-      campaignId: tag && typeof tag.campaignId === 'string' ? tag.campaignId : undefined,
+      agentId: taggedString(tag, 'agentId'),
+      campaignId: taggedString(tag, 'campaignId'),
     });
     let verbs: Verb[];
     if (admission.ok) {
@@ -81,7 +81,7 @@ export class JambonzWebhooks {
         { verb: 'hangup' },
       ];
     } else {
-      this.opts.log.info({ callId: callSid, provider: 'jambonz', reason: admission.reason }, 'call rejected');
+      this.opts.log.info({ callId, provider: 'jambonz', reason: admission.reason }, 'call rejected');
       verbs = outbound
         ? [{ verb: 'hangup' }]
         : admission.reason === 'at_capacity'
@@ -96,10 +96,39 @@ export class JambonzWebhooks {
     const body = await this.read(req);
     if (body instanceof Response) return body;
     const callSid = typeof body.call_sid === 'string' ? body.call_sid : '';
-    if (callSid && FINAL_STATUSES.has(String(body.call_status))) {
-      await this.opts.admission.end(callSid);
-      this.opts.endSession(callSid, 'provider_hangup');
+    if (!callSid) return new Response(null, { status: 204 });
+    const tag = customerData(body);
+    const callId = taggedString(tag, 'callId') ?? callSid;
+    const status = String(body.call_status ?? '');
+    if (FINAL_STATUSES.has(status)) {
+      await this.opts.admission.end(callId);
+      this.opts.endSession(callId, 'provider_hangup');
+    }
+    if (status) {
+      await this.opts.admission.reportStatus({
+        provider: 'jambonz',
+        callId,
+        providerCallId: callSid,
+        status,
+        agentId: taggedString(tag, 'agentId'),
+      });
     }
     return new Response(null, { status: 204 });
   }
+}
+
+/**
+ * The REST `tag` of a call we placed, echoed on every webhook of the call: `customerData` in
+ * Jambonz's payloads (docs.jambonz.org, "tag" verb), `customer_data` where snake-cased.
+ */
+function customerData(body: Record<string, unknown>): Record<string, unknown> | undefined {
+  const data = body.customerData ?? body.customer_data;
+  return typeof data === 'object' && data !== null && !Array.isArray(data)
+    ? (data as Record<string, unknown>)
+    : undefined;
+}
+
+function taggedString(tag: Record<string, unknown> | undefined, name: string): string | undefined {
+  const value = tag?.[name];
+  return typeof value === 'string' && value.length > 0 ? value : undefined;
 }

@@ -60,16 +60,19 @@ export class TwilioWebhooks {
     if (params instanceof Response) return params;
     const callSid = params.CallSid;
     if (!callSid) return badRequest('missing_field', 'CallSid is required');
+    // Calls we place carry our call id in the (signed) URL; inbound calls are known by their sid.
+    const callId = url.searchParams.get('callId') || callSid;
     const admission = await this.opts.admission.admit({
       provider: 'twilio',
-      callId: callSid,
+      callId,
+      providerCallId: callSid,
       to: params.To ?? params.Called ?? '',
       from: params.From ?? params.Caller ?? '',
       agentId: url.searchParams.get('agentId') ?? undefined,
       campaignId: url.searchParams.get('campaignId') ?? undefined,
     });
     if (!admission.ok) {
-      this.opts.log.info({ callId: callSid, provider: 'twilio', reason: admission.reason }, 'call rejected');
+      this.opts.log.info({ callId, provider: 'twilio', reason: admission.reason }, 'call rejected');
       return xml(
         `<Response><Reject reason="${admission.reason === 'at_capacity' ? 'busy' : 'rejected'}"/></Response>`,
       );
@@ -88,9 +91,21 @@ export class TwilioWebhooks {
     const params = await this.read(req, url);
     if (params instanceof Response) return params;
     const callSid = params.CallSid;
-    if (callSid && FINAL_STATUSES.has(params.CallStatus ?? '')) {
-      await this.opts.admission.end(callSid);
-      this.opts.endSession(callSid, 'provider_hangup');
+    if (!callSid) return new Response(null, { status: 204 });
+    const callId = url.searchParams.get('callId') || callSid;
+    const status = params.CallStatus ?? '';
+    if (FINAL_STATUSES.has(status)) {
+      await this.opts.admission.end(callId);
+      this.opts.endSession(callId, 'provider_hangup');
+    }
+    if (status) {
+      await this.opts.admission.reportStatus({
+        provider: 'twilio',
+        callId,
+        providerCallId: callSid,
+        status,
+        agentId: url.searchParams.get('agentId') || undefined,
+      });
     }
     return new Response(null, { status: 204 });
   }

@@ -38,7 +38,7 @@ function collect() {
 }
 
 describe('Playout', () => {
-  it('sends the lead at once, then one 20 ms frame per tick, then the mark, then stops ticking', () => {
+  it('sends the lead at once, then one 20 ms frame per tick, then the mark, then stops ticking once idle', () => {
     const c = manualClock();
     const out = collect();
     const p = new Playout({
@@ -60,8 +60,25 @@ describe('Playout', () => {
     expect(Array.from(out.audio[5]!.subarray(0, 40))).toEqual(Array.from(ramp(40, 800)));
     expect(out.audio[5]!.subarray(40).every((s) => s === 0)).toBe(true);
     expect(out.marks).toEqual(['m1']);
+    // Stays on the clock a while (audio streaming in frame by frame just waits for a tick)…
+    for (let i = 0; i < 49; i++) c.tick();
+    expect(c.listening).toBe(1);
+    p.enqueue(ramp(160));
+    expect(out.audio).toHaveLength(6); // no lead burst while still on the clock
+    c.tick();
+    expect(out.audio).toHaveLength(7);
+    // …then leaves it after 50 idle ticks.
+    for (let i = 0; i < 50; i++) c.tick();
     expect(c.listening).toBe(0);
-    expect(Array.from(out.audio.flatMap((a) => Array.from(a)).slice(0, 840))).toEqual(Array.from(ramp(840)));
+    expect(out.audio).toHaveLength(7);
+    expect(
+      Array.from(
+        out.audio
+          .slice(0, 6)
+          .flatMap((a) => Array.from(a))
+          .slice(0, 840),
+      ),
+    ).toEqual(Array.from(ramp(840)));
   });
 
   it('keeps audio intact across ring wrap-around and growth', () => {
