@@ -29,6 +29,12 @@ export interface TwilioCodecOptions {
   maxAudioBytes?: number;
 }
 
+/** Keys the media fast path looks for (Twilio's own spelling, no whitespace). */
+const MEDIA_PREFIX = '{"event":"media"';
+const PAYLOAD_KEY = '"payload":"';
+const TRACK_KEY = '"track":"';
+const TIMESTAMP_KEY = '"timestamp":"';
+
 /**
  * One per Twilio media WebSocket. Keeps the `streamSid` from `start` and pre-builds the
  * outbound message prefixes around it, so sending 20 ms of audio is one base64 encode and one
@@ -54,6 +60,10 @@ export class TwilioCodec implements WireCodec {
   parse(raw: WireMessage): InboundFrame | null {
     // Twilio never sends binary frames; anything binary is not Twilio.
     if (typeof raw !== 'string') return null;
+    if (raw.startsWith(MEDIA_PREFIX)) {
+      const fast = this.parseMediaFast(raw);
+      if (fast !== undefined) return fast;
+    }
     const msg = parseObject(raw);
     if (msg === null) return null;
     switch (msg.event) {
@@ -102,6 +112,31 @@ export class TwilioCodec implements WireCodec {
         // Ending a Twilio call is a REST call (telephony/), not a stream message.
         return null;
     }
+  }
+
+  /**
+   * The hot path: 50 media messages a second per call. Finds payload, track and timestamp by
+   * their keys instead of building the whole JSON object graph. Returns undefined (so the full
+   * parser decides) for anything that is not the plain shape Twilio sends, e.g. escapes.
+   */
+  private parseMediaFast(raw: string): InboundFrame | null | undefined {
+    const p = raw.indexOf(PAYLOAD_KEY);
+    if (p < 0) return undefined;
+    const start = p + PAYLOAD_KEY.length;
+    const end = raw.indexOf('"', start);
+    if (end < 0 || raw.charCodeAt(end - 1) === 92 /* backslash */) return undefined;
+    const t = raw.indexOf(TRACK_KEY);
+    if (t >= 0 && !raw.startsWith('inbound"', t + TRACK_KEY.length)) return null;
+    const data = decodeBase64Audio(raw.slice(start, end), this.maxAudioBytes);
+    if (data === null) return null;
+    const ts = raw.indexOf(TIMESTAMP_KEY);
+    if (ts < 0) return { kind: 'audio_in', encoding: 'mulaw', sampleRate: TWILIO_RATE, data };
+    let timestampMs = 0;
+    let i = ts + TIMESTAMP_KEY.length;
+    for (let c = raw.charCodeAt(i); c >= 48 && c <= 57; c = raw.charCodeAt(++i))
+      timestampMs = timestampMs * 10 + c - 48;
+    if (raw.charCodeAt(i) !== 34 /* closing quote */) return undefined;
+    return { kind: 'audio_in', encoding: 'mulaw', sampleRate: TWILIO_RATE, data, timestampMs };
   }
 
   /**

@@ -223,3 +223,46 @@ describe('TwilioCodec', () => {
     });
   });
 });
+
+describe('TwilioCodec media fast path', () => {
+  /** The same message parsed twice: once as Twilio sends it (fast path), once re-spaced (full parser). */
+  function both(message: Record<string, unknown>) {
+    const compact = JSON.stringify(message);
+    const spaced = `{ ${compact.slice(1)}`; // a space after the brace: the fast path does not apply
+    return { fast: new TwilioCodec().parse(compact), full: new TwilioCodec().parse(spaced) };
+  }
+
+  it('gives the same frames as the full parser for the shapes Twilio sends', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 1, maxLength: 400 }),
+        fc.option(fc.constantFrom('inbound', 'outbound'), { nil: undefined }),
+        fc.option(fc.nat({ max: 10_000_000 }), { nil: undefined }),
+        (bytes, track, timestamp) => {
+          const media: Record<string, string> = { payload: Buffer.from(bytes).toString('base64') };
+          if (track !== undefined) media.track = track;
+          if (timestamp !== undefined) media.timestamp = String(timestamp);
+          const { fast, full } = both({ event: 'media', sequenceNumber: '3', media, streamSid: 'MZ1' });
+          expect(fast).toEqual(full);
+        },
+      ),
+    );
+  });
+
+  it('falls back to the full parser, or drops, for anything unusual', () => {
+    const codec = new TwilioCodec();
+    // Escaped quote inside the payload string: not the plain shape, the full parser decides.
+    expect(codec.parse('{"event":"media","media":{"payload":"AAAA\\"x"}}')).toEqual(
+      codec.parse('{ "event":"media","media":{"payload":"AAAA\\"x"}}'),
+    );
+    expect(codec.parse('{"event":"media","media":{"payload":"')).toBeNull();
+    expect(codec.parse('{"event":"media","media":{"track":"outbound","payload":"AAAA"}}')).toBeNull();
+    // A timestamp that is not digits: the full parser keeps the audio and drops the timestamp.
+    expect(codec.parse('{"event":"media","media":{"payload":"AAAA","timestamp":"12x"}}')).toEqual({
+      kind: 'audio_in',
+      encoding: 'mulaw',
+      sampleRate: 8000,
+      data: Buffer.from([0, 0, 0]),
+    });
+  });
+});
