@@ -57,7 +57,8 @@ export class Playout {
   constructor(private readonly opts: PlayoutOptions) {
     this.framePipeline = new Int16Array(samplesPerFrame(opts.pipelineRate));
     this.resampler = new Resampler(opts.pipelineRate, opts.wireRate);
-    this.encoded = new Uint8Array(opts.encoding === 'pcm16' ? 0 : samplesPerFrame(opts.wireRate));
+    // A Buffer (not a bare Uint8Array) so base64 serialisers can use it without wrapping it per frame.
+    this.encoded = Buffer.allocUnsafeSlow(opts.encoding === 'pcm16' ? 0 : samplesPerFrame(opts.wireRate));
     this.out = { kind: 'audio_out', encoding: opts.encoding, sampleRate: opts.wireRate, data: this.encoded };
     this.maxQueuedSamples = Math.round(((opts.maxQueuedMs ?? 120_000) * opts.pipelineRate) / 1000);
     this.ring = new Int16Array(Math.min(this.maxQueuedSamples, (INITIAL_RING_MS * opts.pipelineRate) / 1000));
@@ -171,7 +172,7 @@ export class Playout {
     if (this.opts.encoding === 'pcm16') {
       this.out.data = pcm16AsBytes(wire);
     } else {
-      if (this.encoded.length !== wire.length) this.encoded = new Uint8Array(wire.length);
+      if (this.encoded.length !== wire.length) this.encoded = Buffer.allocUnsafeSlow(wire.length);
       encodeFromPcm16(this.opts.encoding, wire, this.encoded);
       this.out.data = this.encoded;
     }
