@@ -55,6 +55,8 @@ export interface CallSessionOptions {
 
 /** Recent-playout window in which a barge-in still sends `clear` (the provider may hold lead frames). */
 const CLEAR_AFTER_PLAYOUT_MS = 500;
+/** How early an inbound frame may send an outbound one that is due soon (ms). */
+const INBOUND_PUMP_EARLY_MS = 10;
 /** Silence between queued audio that still counts as the same utterance. */
 const UTTERANCE_GAP_MS = 300;
 
@@ -203,6 +205,8 @@ export class CallSession {
       agent.onSpeechStart?.();
     }
     agent.onAudio?.(pcm, this.vad.speaking || event === 'speech_end');
+    // Outbound audio due about now rides along with this inbound frame (see Playout.pump).
+    if (this.playout.playing) this.playout.pump(performance.now(), INBOUND_PUMP_EARLY_MS);
     if (event === 'speech_end') {
       this.turnIndex++;
       const turn = {

@@ -15,6 +15,8 @@ export interface PlayoutOptions {
   leadFrames?: number;
   /** Most audio queued at once, ms; beyond it the oldest queued audio is dropped. */
   maxQueuedMs?: number;
+  /** Monotonic time source in ms (default `performance.now`). */
+  now?: () => number;
 }
 
 /** Initial ring size: one second. It doubles when more is queued, up to `maxQueuedMs`. */
@@ -24,6 +26,11 @@ const INITIAL_RING_MS = 1000;
  * streaming TTS) then just waits for the next tick instead of re-arming the shared clock each time.
  */
 const IDLE_TICKS_BEFORE_UNSUBSCRIBE = 50;
+const FRAME_MS = 20;
+/** A clock tick sends only frames at least this late: inbound traffic gets to send them first. */
+const TICK_LATE_MS = 4;
+/** Frames sent back to back when playout fell behind; beyond it the schedule restarts from now. */
+const MAX_CATCH_UP_FRAMES = 3;
 
 /**
  * Outbound audio paced at real time: one 20 ms frame per clock tick (after a small lead), so
@@ -43,6 +50,9 @@ export class Playout {
   private readonly out: AudioOutFrame;
   private unsubscribe: (() => void) | null = null;
   private idleTicks = 0;
+  /** When the next frame is due (performance.now() ms); frames go out on this 20 ms schedule. */
+  private nextDueMs = 0;
+  private readonly now: () => number;
   private readonly maxQueuedSamples: number;
   /** Marks sent and not yet reported back by the provider. */
   readonly pendingMarks = new Set<string>();
@@ -50,11 +60,12 @@ export class Playout {
   /** Samples dropped because more than `maxQueuedMs` was queued. */
   overflowSamples = 0;
   private readonly onTick = () => {
-    if (this.playing) this.sendFrame();
+    if (this.playing) this.pump(this.now(), -TICK_LATE_MS);
     else if (++this.idleTicks >= IDLE_TICKS_BEFORE_UNSUBSCRIBE) this.stopTicking();
   };
 
   constructor(private readonly opts: PlayoutOptions) {
+    this.now = opts.now ?? (() => performance.now());
     this.framePipeline = new Int16Array(samplesPerFrame(opts.pipelineRate));
     this.resampler = new Resampler(opts.pipelineRate, opts.wireRate);
     // A Buffer (not a bare Uint8Array) so base64 serialisers can use it without wrapping it per frame.
@@ -91,10 +102,34 @@ export class Playout {
     this.copyIn(src);
     if (mark !== undefined) this.marks.push({ at: this.write, name: mark });
     this.idleTicks = 0;
+    const now = this.now();
     if (this.unsubscribe === null) {
       this.unsubscribe = this.opts.clock.subscribe(this.onTick);
       const lead = this.opts.leadFrames ?? 2;
       for (let i = 0; i < lead && this.playing; i++) this.sendFrame();
+      this.nextDueMs = now + FRAME_MS;
+    } else if (this.nextDueMs < now - FRAME_MS) {
+      // Audio resumes after a gap: start a fresh schedule rather than bursting the backlog.
+      this.nextDueMs = now;
+    }
+  }
+
+  /**
+   * Sends the frames due by `now + earlyMs`. Called for every inbound frame (inside the socket's
+   * message handler, where writes are batched: cheaper than a timer's) with a small positive
+   * `earlyMs`, and by the shared clock with a negative one, as the fallback when no inbound
+   * traffic came to send a frame in time.
+   */
+  pump(now: number, earlyMs: number): void {
+    let sent = 0;
+    while (this.playing && this.nextDueMs <= now + earlyMs) {
+      if (sent === MAX_CATCH_UP_FRAMES) {
+        this.nextDueMs = now + FRAME_MS;
+        return;
+      }
+      this.sendFrame();
+      this.nextDueMs += FRAME_MS;
+      sent++;
     }
   }
 

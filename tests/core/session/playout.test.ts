@@ -3,8 +3,9 @@ import type { FrameClock } from '../../../core/audio/index.ts';
 import { Playout } from '../../../core/session/playout.ts';
 import type { OutboundFrame } from '../../../core/wire/frames.ts';
 
-/** A clock driven by hand: `tick()` fires one frame to every listener. */
+/** A clock driven by hand: `tick()` advances time 20 ms and fires one frame to every listener. */
 function manualClock() {
+  let nowMs = 1000;
   const listeners = new Set<(i: number, d: number) => void>();
   const clock = {
     subscribe(fn: (i: number, d: number) => void) {
@@ -14,7 +15,9 @@ function manualClock() {
   } as unknown as FrameClock;
   return {
     clock,
+    now: () => nowMs,
     tick: () => {
+      nowMs += 20;
       for (const l of [...listeners]) l(0, 0);
     },
     get listening() {
@@ -39,6 +42,8 @@ function collect() {
 
 describe('Playout', () => {
   it('sends the lead at once, then one 20 ms frame per tick, then the mark, then stops ticking once idle', () => {
+    // Driven by the clock alone (no inbound traffic pumping it), a frame goes out once it is
+    // late: the first tick after the lead finds the next frame just due, the ones after send one each.
     const c = manualClock();
     const out = collect();
     const p = new Playout({
@@ -46,10 +51,13 @@ describe('Playout', () => {
       wireRate: 8000,
       encoding: 'pcm16',
       clock: c.clock,
+      now: c.now,
       send: out.send,
       leadFrames: 2,
     });
     p.enqueue(ramp(160 * 5 + 40), 'm1');
+    expect(out.audio).toHaveLength(2);
+    c.tick();
     expect(out.audio).toHaveLength(2);
     for (let i = 0; i < 3; i++) c.tick();
     expect(out.audio).toHaveLength(5);
@@ -60,7 +68,7 @@ describe('Playout', () => {
     expect(Array.from(out.audio[5]!.subarray(0, 40))).toEqual(Array.from(ramp(40, 800)));
     expect(out.audio[5]!.subarray(40).every((s) => s === 0)).toBe(true);
     expect(out.marks).toEqual(['m1']);
-    // Stays on the clock a while (audio streaming in frame by frame just waits for a tick)…
+    // Stays on the clock a while (audio streaming in frame by frame just waits for its turn)…
     for (let i = 0; i < 49; i++) c.tick();
     expect(c.listening).toBe(1);
     p.enqueue(ramp(160));
@@ -89,6 +97,7 @@ describe('Playout', () => {
       wireRate: 8000,
       encoding: 'pcm16',
       clock: c.clock,
+      now: c.now,
       send: out.send,
       leadFrames: 0,
     });
@@ -114,6 +123,7 @@ describe('Playout', () => {
       wireRate: 8000,
       encoding: 'mulaw',
       clock: c.clock,
+      now: c.now,
       send: out.send,
     });
     p.enqueue(ramp(16000), 'gone');
@@ -134,6 +144,7 @@ describe('Playout', () => {
       wireRate: 8000,
       encoding: 'pcm16',
       clock: c.clock,
+      now: c.now,
       send: out.send,
       leadFrames: 0,
       maxQueuedMs: 500,
@@ -141,5 +152,35 @@ describe('Playout', () => {
     p.enqueue(ramp(8000));
     expect(p.queuedSamples).toBe(4000);
     expect(p.overflowSamples).toBe(4000);
+  });
+});
+
+describe('Playout.pump', () => {
+  it('lets inbound traffic send frames due within its early window, never ahead of the schedule', () => {
+    const c = manualClock();
+    const out = collect();
+    const p = new Playout({
+      pipelineRate: 8000,
+      wireRate: 8000,
+      encoding: 'pcm16',
+      clock: c.clock,
+      now: c.now,
+      send: out.send,
+      leadFrames: 1,
+    });
+    p.enqueue(ramp(160 * 10));
+    expect(out.audio).toHaveLength(1);
+    const t0 = c.now();
+    p.pump(t0 + 5, 10); // next frame is due at t0+20: within 10 ms of t0+15? no
+    expect(out.audio).toHaveLength(1);
+    p.pump(t0 + 12, 10); // due at t0+20 <= t0+22: sent early, by the inbound path
+    expect(out.audio).toHaveLength(2);
+    p.pump(t0 + 12, 10); // the next is due at t0+40: not yet
+    expect(out.audio).toHaveLength(2);
+    // Far behind (the loop stalled): at most 3 frames back to back, then a fresh schedule.
+    p.pump(t0 + 500, 10);
+    expect(out.audio).toHaveLength(5);
+    p.pump(t0 + 505, 10);
+    expect(out.audio).toHaveLength(5);
   });
 });
