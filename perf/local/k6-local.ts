@@ -78,7 +78,7 @@ export class Metrics {
     this.rate('checks', ok);
   }
 
-  /** The value of `rate`, `count`, `avg`, `min`, `max`, `med` or `p(N)` of a metric; null without samples. */
+  /** `rate`, `count`, `avg`, `min`, `max`, `med` or `p(N)` of a metric; null when it has no such value. */
   aggregate(metric: string, agg: string): number | null {
     const r = this.rates.get(metric);
     if (r) return agg === 'rate' && r.total > 0 ? r.passes / r.total : null;
@@ -121,8 +121,9 @@ const EXPRESSION =
   /^\s*(rate|count|avg|min|max|med|p\(\d+(?:\.\d+)?\))\s*(<=|>=|===|==|!=|<|>)\s*(-?\d+(?:\.\d+)?)\s*$/;
 
 /**
- * Evaluates a k6 `thresholds` object (the string form) against the metrics. A metric with no
- * samples fails: a threshold nothing was measured against proves nothing.
+ * Evaluates a k6 `thresholds` object (the string form) against the metrics. A rate or trend
+ * with no samples fails (a threshold nothing was measured against proves nothing); a counter
+ * never incremented counts 0, as a k6 Counter does.
  */
 export function evaluate(thresholds: Record<string, string[]>, metrics: Metrics): Verdict[] {
   const out: Verdict[] = [];
@@ -297,7 +298,7 @@ export async function runWebhooks(
   return {
     metrics,
     thresholds: webhookThresholds(plan),
-    summary: `${plan.rounds} rounds of ${plan.calls} ${providers} call webhooks against an agent limited to ${plan.limit}`,
+    summary: `${plan.rounds} round${plan.rounds === 1 ? '' : 's'} of ${plan.calls} ${providers} call webhooks against an agent limited to ${plan.limit}`,
   };
 }
 
@@ -320,12 +321,14 @@ async function runVoice(calls: number, seconds: number): Promise<Verdict[]> {
   const output = await new Response(proc.stdout).text();
   const code = await proc.exited;
   process.stdout.write(output);
-  const verdicts = [...output.matchAll(/^\s*(PASS|FAIL) ([^:]+): (\S+) \((.+)\)\s*$/gm)].map((m) => ({
-    metric: m[2]!,
-    expression: m[4]!,
-    value: Number(m[3]!.replaceAll(',', '')),
-    ok: m[1] === 'PASS',
-  }));
+  const verdicts: Verdict[] = [...output.matchAll(/^\s*(PASS|FAIL) ([^:]+): (\S+) \((.+)\)\s*$/gm)].map(
+    (m) => ({
+      metric: m[2]!,
+      expression: m[4]!,
+      value: Number(m[3]!.replaceAll(',', '')),
+      ok: m[1] === 'PASS',
+    }),
+  );
   if (code !== 0 && verdicts.every((v) => v.ok))
     verdicts.push({ metric: 'voice-bench exit code', expression: '== 0', value: code, ok: false });
   if (verdicts.length === 0)

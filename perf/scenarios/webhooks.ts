@@ -204,13 +204,13 @@ export function streamFromTwiml(twiml: string): { url: string; token: string; ag
   const token = /<Parameter name="token" value="([^"]+)"/.exec(twiml)?.[1];
   const agentId = /<Parameter name="agentId" value="([^"]+)"/.exec(twiml)?.[1];
   if (!url || !token || !agentId) return null;
-  const unescape = (s: string) =>
+  const text = (s: string) =>
     s
       .replace(/&quot;/g, '"')
       .replace(/&lt;/g, '<')
       .replace(/&gt;/g, '>')
       .replace(/&amp;/g, '&');
-  return { url: unescape(url), token: unescape(token), agentId: unescape(agentId) };
+  return { url: text(url), token: text(token), agentId: text(agentId) };
 }
 
 /** Judges Twilio's voice webhook answer: `<Connect><Stream>` with a token, or `<Reject reason="busy"/>`. */
