@@ -278,36 +278,41 @@ async function run(target: Target) {
   const t0 = performance.now();
   for (const c of calls) c.startedAt = t0;
   let running = true;
-  let tick = 0;
   const misses = { skippedLate: 0, droppedFull: 0, closedCalls: 0 };
-  const sendLoop = (async () => {
-    while (running) {
-      const due = t0 + tick * (20 / groups);
-      const wait = due - performance.now();
-      if (wait > 0) await Bun.sleep(wait);
-      const g = tick % groups;
-      const frameIndex = Math.floor(tick / groups);
-      for (let i = g; i < calls.length; i += groups) {
-        const c = calls[i]!;
-        if (c.ws.isClosed) continue;
-        // Catch up a little if the loop ran late; skip (and count) beyond that: real time
-        // audio that is this late would be useless to a call anyway.
-        if (frameIndex - c.seq >= MAX_CATCH_UP) {
-          misses.skippedLate += frameIndex - c.seq - MAX_CATCH_UP + 1;
-          c.seq = frameIndex - MAX_CATCH_UP + 1;
-        }
-        while (c.seq <= frameIndex) {
-          c.seq++;
-          if (c.ws.backlogBytes > MAX_BACKLOG_BYTES) {
-            misses.droppedFull++;
-            continue;
-          }
-          c.media.set(c.seq - 1);
-          c.ws.sendFrame(c.media.frame);
-          c.stats.sent++;
-        }
+  const slotMs = 20 / groups;
+  /** Sends group `g`'s frames up to `frameIndex`: a bounded catch-up, the rest skipped and counted. */
+  const sendGroup = (g: number, frameIndex: number) => {
+    for (let i = g; i < calls.length; i += groups) {
+      const c = calls[i]!;
+      if (c.ws.isClosed) continue;
+      // Real-time audio this late would be useless to a call: skip it, and say so.
+      if (frameIndex - c.seq >= MAX_CATCH_UP) {
+        misses.skippedLate += frameIndex - c.seq - MAX_CATCH_UP + 1;
+        c.seq = frameIndex - MAX_CATCH_UP + 1;
       }
-      tick++;
+      while (c.seq <= frameIndex) {
+        c.seq++;
+        if (c.ws.backlogBytes > MAX_BACKLOG_BYTES) {
+          misses.droppedFull++;
+          continue;
+        }
+        c.media.set(c.seq - 1);
+        c.ws.sendFrame(c.media.frame);
+        c.stats.sent++;
+      }
+    }
+  };
+  const sendLoop = (async () => {
+    let done = -1; // last slot handled; slots follow elapsed time, not loop turns
+    while (running) {
+      const slot = Math.floor((performance.now() - t0) / slotMs);
+      // A late loop handles every group once, each up to its current frame (catch-up bounded).
+      for (let s = Math.max(done + 1, slot - groups + 1); s <= slot; s++)
+        sendGroup(s % groups, Math.floor(s / groups));
+      done = slot;
+      // Always yield, even when late: a loop that never awaits would stop reading its sockets.
+      const wait = t0 + (slot + 1) * slotMs - performance.now();
+      await Bun.sleep(wait > 0 ? wait : 0);
     }
   })();
 
