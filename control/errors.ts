@@ -97,10 +97,17 @@ export const errorHandler = (log: Logger) =>
   new Elysia({ name: 'sipai/errors' })
     .error({ ApiError })
     .onError({ as: 'global' }, ({ code, error, set, request }) => {
-      if (error instanceof ApiError) {
-        set.status = error.status;
-        if (error.headers) Object.assign(set.headers, error.headers);
-        return errorBody(error.code, error.message, error.details);
+      // A body parser of ours (e.g. the CSV upload) reports its ApiError wrapped in a ParseError.
+      const apiError =
+        error instanceof ApiError
+          ? error
+          : code === 'PARSE' && (error as { cause?: unknown }).cause instanceof ApiError
+            ? ((error as { cause?: unknown }).cause as ApiError)
+            : null;
+      if (apiError) {
+        set.status = apiError.status;
+        if (apiError.headers) Object.assign(set.headers, apiError.headers);
+        return errorBody(apiError.code, apiError.message, apiError.details);
       }
       switch (code) {
         case 'VALIDATION': {

@@ -139,10 +139,8 @@ async function startServer(kind: Kind, databaseUrl?: string) {
 }
 
 async function main(): Promise<void> {
-  let service: RunningService | undefined;
-  let scratch: { url: string; drop(): Promise<void> } | undefined;
-  const serverUrl = process.env.DATABASE_URL ?? (service = await startPostgres()).url;
-  scratch = await createTestDatabase(serverUrl);
+  const service: RunningService | undefined = process.env.DATABASE_URL ? undefined : await startPostgres();
+  const scratch = await createTestDatabase(process.env.DATABASE_URL ?? service!.url);
   const results = new Map<string, Result>();
   try {
     for (const kind of ['postgres', 'pglite'] as const) {
@@ -174,7 +172,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    await scratch?.drop();
+    await scratch.drop();
     await service?.stop();
   }
 

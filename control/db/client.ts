@@ -5,6 +5,15 @@ export type { Sql } from 'postgres';
 /** What a query needs: the pool or an open transaction, so services run inside either. */
 export type Queryable = ISql;
 
+/**
+ * Seconds before reconnecting after `retries` failed connections: 0.1 s doubling to 2 s, with
+ * jitter. The driver's default grows to 20 s, so control would stay cut off for up to 20 s
+ * after a short Postgres outage; the recorder and the API already retry on their own.
+ */
+export function reconnectDelaySec(retries: number): number {
+  return (0.5 + Math.random() / 2) * Math.min(0.1 * 2 ** retries, 2);
+}
+
 /** The control plane's Postgres pool (the `postgres` driver), for a server or the embedded PGlite. */
 export function connectDatabase(url: string, poolMax: number): Sql {
   return postgres(url, {
@@ -12,6 +21,7 @@ export function connectDatabase(url: string, poolMax: number): Sql {
     onnotice: () => {},
     idle_timeout: 30,
     connect_timeout: 10,
+    backoff: reconnectDelaySec,
     transform: { undefined: null },
   });
 }

@@ -24,6 +24,7 @@ describe('first start', () => {
       ]);
       const rows = await backing.sql<{ key_hash: string }[]>`select key_hash from api_keys`;
       expect(rows.map((r) => r.key_hash).join()).not.toContain(adminKey.slice(8));
+      await control.close();
     } finally {
       await backing.close();
     }
@@ -33,7 +34,9 @@ describe('first start', () => {
     it('creates one account and one admin key when two nodes start at once', async () => {
       const backing = await postgresAndRedis(postgresUrl!, redisUrl!);
       try {
-        const [a, b] = await Promise.all([makeControl(backing).start(), makeControl(backing).start()]);
+        const nodes = [makeControl(backing), makeControl(backing)];
+        const [a, b] = await Promise.all(nodes.map((node) => node.start()));
+        await Promise.all(nodes.map((node) => node.close()));
         expect([a.bootstrap, b.bootstrap].filter(Boolean)).toHaveLength(1);
         const [{ accounts }] = await backing.sql<
           { accounts: number }[]

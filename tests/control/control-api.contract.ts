@@ -563,6 +563,7 @@ export function runControlApiContract(makeBacking: () => Promise<Backing>) {
         accountId,
         provider: 'telnyx',
       });
+      await restarted.close();
     });
   });
 }

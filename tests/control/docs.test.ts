@@ -5,6 +5,8 @@ import type { Control } from '../../control/app.ts';
 import { ErrorSchema } from '../../control/errors.ts';
 import { Account } from '../../control/modules/accounts/model.ts';
 import * as agents from '../../control/modules/agents/model.ts';
+import * as calls from '../../control/modules/calls/model.ts';
+import * as campaigns from '../../control/modules/campaigns/model.ts';
 import * as apiKeys from '../../control/modules/keys/model.ts';
 import * as numbers from '../../control/modules/numbers/model.ts';
 import * as realtime from '../../control/modules/realtime/model.ts';
@@ -23,6 +25,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await control?.close();
   await backing?.close();
 });
 
@@ -101,6 +104,21 @@ describe('OpenAPI document', () => {
         'POST /v1/keys',
         'GET /v1/account',
         'POST /v1/realtime/tokens',
+        'GET /v1/calls',
+        'POST /v1/calls',
+        'GET /v1/calls/{id}',
+        'POST /v1/calls/{id}/hangup',
+        'POST /v1/calls/{id}/transfer',
+        'POST /v1/calls/{id}/say',
+        'GET /v1/campaigns',
+        'POST /v1/campaigns',
+        'GET /v1/campaigns/{id}',
+        'POST /v1/campaigns/{id}/contacts',
+        'GET /v1/campaigns/{id}/contacts',
+        'POST /v1/campaigns/{id}/start',
+        'POST /v1/campaigns/{id}/pause',
+        'POST /v1/campaigns/{id}/resume',
+        'POST /v1/campaigns/{id}/cancel',
       ]),
     );
   });
@@ -131,6 +149,12 @@ describe('OpenAPI document', () => {
       'PATCH /v1/agents/{id}',
       'PATCH /v1/numbers/{id}',
       'POST /v1/agents',
+      'POST /v1/calls',
+      'POST /v1/calls/{id}/hangup',
+      'POST /v1/calls/{id}/say',
+      'POST /v1/calls/{id}/transfer',
+      'POST /v1/campaigns',
+      'POST /v1/campaigns/{id}/contacts',
       'POST /v1/keys',
       'POST /v1/numbers',
       'POST /v1/realtime/tokens',
@@ -151,6 +175,8 @@ describe('OpenAPI document', () => {
       ...apiKeys,
       ...numbers,
       ...realtime,
+      ...calls,
+      ...campaigns,
     } as Record<string, unknown>;
     let checked = 0;
     for (const [name, schema] of Object.entries(schemas)) {
@@ -162,7 +188,7 @@ describe('OpenAPI document', () => {
         checked++;
       }
     }
-    expect(checked).toBeGreaterThanOrEqual(15);
+    expect(checked).toBeGreaterThanOrEqual(30);
   });
 });
 

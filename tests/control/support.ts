@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Control } from '../../control/app.ts';
+import { Control, type ControlOptions } from '../../control/app.ts';
 import {
   connectDatabase,
   EMBEDDED_POOL_MAX,
@@ -14,6 +14,8 @@ import { createTestDatabase } from '../support/databases.ts';
 /** A database and a Store for one suite, and how to give both back. */
 export interface Backing {
   sql: Sql;
+  /** Where `sql` connects: a server's database, or the embedded PGlite's socket. */
+  databaseUrl: string;
   store: Store;
   databaseKind: 'postgres' | 'embedded';
   /** Another, empty Store of the same kind: a fresh MemoryStore, or a flushed Redis. */
@@ -34,6 +36,7 @@ export async function postgresAndRedis(postgresUrl: string, redisUrl: string): P
   const store = await connect();
   return {
     sql,
+    databaseUrl: db.url,
     store,
     databaseKind: 'postgres',
     freshStore: connect,
@@ -51,6 +54,7 @@ export async function embedded(): Promise<Backing> {
   const sql = connectDatabase(pg.url, EMBEDDED_POOL_MAX);
   return {
     sql,
+    databaseUrl: pg.url,
     store: new MemoryStore(),
     databaseKind: 'embedded',
     freshStore: async () => new MemoryStore(),
@@ -66,6 +70,7 @@ export function makeControl(
   backing: Backing,
   env: Record<string, string> = {},
   store = backing.store,
+  options: Partial<ControlOptions> = {},
 ): Control {
   return new Control({
     config: parseConfig(env),
@@ -73,7 +78,32 @@ export function makeControl(
     sql: backing.sql,
     store,
     databaseKind: backing.databaseKind,
+    ...options,
   });
+}
+
+/** Polls `check` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
+export async function eventually<T>(
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value as T;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `${what} not reached within ${timeoutMs} ms${last ? `: ${(last as Error).message}` : ''}`,
+      );
+    }
+    await Bun.sleep(25);
+  }
 }
 
 /** A second tenant: an account and an admin key, made through the service layer. */

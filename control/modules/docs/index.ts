@@ -35,11 +35,19 @@ export const docs = (opts: { version: string; prefix: string }) => {
             title: 'sipai control API',
             version: opts.version,
             description:
-              'Manage voice agents, phone numbers, API keys and realtime tokens. Authenticate every request (except health) with `Authorization: Bearer sk_live_…`. Errors share one shape: `{ "error": { "code", "message", "details"? } }`.',
+              'Manage voice agents, phone numbers, calls, campaigns, API keys and realtime tokens. Authenticate every request (except health) with `Authorization: Bearer sk_live_…`. Errors share one shape: `{ "error": { "code", "message", "details"? } }`.',
           },
           tags: [
             { name: 'agents', description: 'Voice agents and their versioned configuration.' },
             { name: 'numbers', description: 'Phone numbers routed to agents.' },
+            {
+              name: 'calls',
+              description: 'Calls with their timelines; outbound calls; live commands to a call.',
+            },
+            {
+              name: 'campaigns',
+              description: 'Outbound campaigns: contacts, schedule, pacing, concurrency, retries.',
+            },
             { name: 'realtime', description: 'Tokens for browsers joining `/realtime/voice`.' },
             { name: 'keys', description: 'API keys of the account.' },
             { name: 'account', description: 'The calling key’s account.' },

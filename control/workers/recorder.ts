@@ -1,0 +1,406 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Logger } from '../../core/observability/index.ts';
+import { keys, type Store, type StreamEntry } from '../../core/store/index.ts';
+import type { Queryable, Sql } from '../db/index.ts';
+import { latencySummary, type RecordedEvent } from '../modules/calls/index.ts';
+import type { CallOutcome, CampaignService } from '../modules/campaigns/index.ts';
+import { Backoff, Stopper } from './loop.ts';
+
+export interface RecorderOptions {
+  /** Consumer group on `keys.events`. Default `recorder`. */
+  group?: string;
+  /** This consumer's name; unique per process. */
+  consumer?: string;
+  /** Entries per read, written in one transaction. Default 100. */
+  batchSize?: number;
+  /** How long a read waits for new entries. Default 500 ms. */
+  blockMs?: number;
+  /** Entries delivered this long ago and never acked belong to a dead consumer: claim them. Default 30 s. */
+  claimIdleMs?: number;
+  /** How often to look for such entries. Default 5 s. */
+  claimEveryMs?: number;
+  /** Backoff between failed attempts (Store or Postgres down). Default 100 ms, doubling to 5 s. */
+  retryMinMs?: number;
+  retryMaxMs?: number;
+}
+
+/** One event of core's global stream, parsed (core/session/timeline.ts writes the fields). */
+interface CoreEvent {
+  type: string;
+  callId: string;
+  agentId: string;
+  protocol: string;
+  at: Date;
+  tMs: number | null;
+  data: Record<string, unknown> | null;
+  fingerprint: string;
+  /** Its id in the call's own stream, when it was read from there. */
+  streamId?: [ms: number, seq: number];
+}
+
+/** What core keeps at `keys.call(id)` while a call lives (core/telephony/webhooks/admission.ts). */
+interface CoreCallRecord {
+  provider?: string;
+  providerCallId?: string;
+  campaignId?: string;
+  from?: string;
+  to?: string;
+}
+
+const PROVIDERS = new Set(['jambonz', 'twilio', 'telnyx', 'native']);
+const LIVE = ['queued', 'ringing', 'in-progress'];
+
+/** Provider statuses (Jambonz `call_status`, Twilio `CallStatus`) → our call status. */
+const PROVIDER_STATUS: Record<string, 'ringing' | 'in-progress' | CallOutcome> = {
+  ringing: 'ringing',
+  'early-media': 'ringing',
+  'in-progress': 'in-progress',
+  answered: 'in-progress',
+  completed: 'completed',
+  busy: 'busy',
+  'no-answer': 'no-answer',
+  failed: 'failed',
+  canceled: 'canceled',
+};
+
+/**
+ * Parses a stream entry; null when it is not a call event (logged and acked: it cannot be
+ * stored). `occurrence` numbers identical events of one call (see `call_events.fingerprint`).
+ */
+export function parseEvent(entry: StreamEntry, occurrence = 0): CoreEvent | null {
+  const f = entry.fields;
+  if (!f.type || !f.callId || !f.at) return null;
+  const at = new Date(f.at);
+  if (Number.isNaN(at.getTime())) return null;
+  let data: Record<string, unknown> | null = null;
+  if (f.data) {
+    try {
+      const parsed: unknown = JSON.parse(f.data);
+      data =
+        parsed && typeof parsed === 'object' && !Array.isArray(parsed)
+          ? (parsed as Record<string, unknown>)
+          : { value: parsed };
+    } catch {
+      data = { raw: f.data };
+    }
+  }
+  const tMs = f.tMs !== undefined && /^\d{1,9}$/.test(f.tMs) ? Number(f.tMs) : null;
+  // The same event reaches us through the global stream and the call's own: same fields, same print.
+  const fingerprint = contentHash(f) + (occurrence > 0 ? `#${occurrence}` : '');
+  return {
+    type: f.type,
+    callId: f.callId,
+    agentId: f.agentId ?? '',
+    protocol: f.protocol ?? '',
+    at,
+    tMs,
+    data,
+    fingerprint,
+  };
+}
+
+function contentHash(f: Record<string, string>): string {
+  return createHash('sha256')
+    .update(JSON.stringify([f.type, f.callId, f.at, f.tMs ?? null, f.data ?? null]))
+    .digest('base64url')
+    .slice(0, 32);
+}
+
+/**
+ * A call's own stream as events, in order, with their stream ids. The n-th repeat of an
+ * identical event gets occurrence n, so it is kept apart from the first, which the global
+ * stream also carried.
+ */
+export function parseTimeline(entries: StreamEntry[]): CoreEvent[] {
+  const seen = new Map<string, number>();
+  const out: CoreEvent[] = [];
+  for (const entry of entries) {
+    const hash = contentHash(entry.fields);
+    const n = seen.get(hash) ?? 0;
+    seen.set(hash, n + 1);
+    const event = parseEvent(entry, n);
+    if (!event) continue;
+    const [ms, seq] = entry.id.split('-').map(Number);
+    event.streamId = [ms!, seq ?? 0];
+    out.push(event);
+  }
+  return out;
+}
+
+function direction(value: unknown): 'inbound' | 'outbound' | null {
+  if (typeof value !== 'string') return null;
+  if (value.startsWith('outbound')) return 'outbound';
+  if (value.startsWith('inbound')) return 'inbound';
+  return null;
+}
+
+/**
+ * The recorder (ARCHITECTURE.md, "A call, end to end", step 6): consumes core's global event
+ * stream in the `recorder` consumer group and writes calls and their events to Postgres, one
+ * transaction per batch, acked only after it commits. At-least-once delivery meets idempotent
+ * writes (`call_events` dedupes on a fingerprint; call updates only move forward), so a batch
+ * written twice, by a retry or by another consumer that claimed it, changes nothing the second
+ * time. While Postgres is down the batch is retried with backoff and never acked; if this
+ * process dies, another recorder claims its entries once they have been idle `claimIdleMs`.
+ * On `call.ended` the call's own timeline stream is copied too, so the record holds every
+ * step, not only the summaries the global stream carries.
+ */
+export class Recorder {
+  readonly group: string;
+  readonly consumer: string;
+  private readonly opts: Required<Omit<RecorderOptions, 'group' | 'consumer'>>;
+  private stopper = new Stopper();
+  private loop: Promise<void> | null = null;
+  /** Events written (including copies that turned out to be known already). */
+  recorded = 0;
+
+  constructor(
+    private readonly deps: { sql: Sql; store: Store; log: Logger; campaigns: CampaignService },
+    opts: RecorderOptions = {},
+  ) {
+    this.group = opts.group ?? 'recorder';
+    this.consumer = opts.consumer ?? `recorder-${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+    this.opts = {
+      batchSize: opts.batchSize ?? 100,
+      blockMs: opts.blockMs ?? 500,
+      claimIdleMs: opts.claimIdleMs ?? 30_000,
+      claimEveryMs: opts.claimEveryMs ?? 5_000,
+      retryMinMs: opts.retryMinMs ?? 100,
+      retryMaxMs: opts.retryMaxMs ?? 5_000,
+    };
+  }
+
+  /** Starts the loop (again, after a `stop()`); a second call while running does nothing. */
+  start(): void {
+    if (this.loop) return;
+    this.stopper = new Stopper();
+    this.loop = this.run().catch((err: unknown) =>
+      this.deps.log.error({ err: (err as Error).message }, 'recorder stopped on an unexpected error'),
+    );
+  }
+
+  /** Stops reading; a batch being written is abandoned unacked (another recorder will claim it). */
+  async stop(): Promise<void> {
+    this.stopper.stop();
+    await this.loop;
+    this.loop = null;
+  }
+
+  private async run(): Promise<void> {
+    const { store, log } = this.deps;
+    const backoff = new Backoff(this.opts.retryMinMs, this.opts.retryMaxMs);
+    while (!this.stopper.stopped) {
+      try {
+        await store.createGroup(keys.events, this.group, '0');
+        break;
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'recorder cannot reach the event stream, retrying');
+        await this.stopper.sleep(backoff.next());
+      }
+    }
+    let lastClaimAt = 0;
+    while (!this.stopper.stopped) {
+      let entries: StreamEntry[];
+      try {
+        entries = [];
+        if (Date.now() - lastClaimAt >= this.opts.claimEveryMs) {
+          lastClaimAt = Date.now();
+          entries = await store.claimIdle(keys.events, this.group, this.consumer, {
+            minIdleMs: this.opts.claimIdleMs,
+            count: this.opts.batchSize,
+          });
+          if (entries.length > 0) log.info({ count: entries.length }, 'recorder claimed idle events');
+        }
+        if (entries.length === 0) {
+          entries = await store.readGroup(keys.events, this.group, this.consumer, {
+            count: this.opts.batchSize,
+            blockMs: this.opts.blockMs,
+          });
+        }
+        backoff.reset();
+      } catch (err) {
+        if (this.stopper.stopped) break;
+        const message = (err as Error).message;
+        log.warn({ err: message }, 'recorder read failed, retrying');
+        await this.stopper.sleep(backoff.next());
+        // The stream and its group are gone (a flushed Redis): start over from what is there.
+        if (message.includes('NOGROUP'))
+          await store.createGroup(keys.events, this.group, '0').catch(() => {});
+        continue;
+      }
+      if (entries.length === 0) continue;
+      if (!(await this.writeUntilDone(entries))) break;
+      await this.ack(entries);
+    }
+  }
+
+  /** Writes the batch, retrying with backoff until it commits (true) or the recorder stops (false). */
+  private async writeUntilDone(entries: StreamEntry[]): Promise<boolean> {
+    const backoff = new Backoff(this.opts.retryMinMs, this.opts.retryMaxMs);
+    for (;;) {
+      try {
+        await this.write(entries);
+        return true;
+      } catch (err) {
+        if (this.stopper.stopped) return false;
+        const delayMs = backoff.next();
+        this.deps.log.warn(
+          { err: (err as Error).message, entries: entries.length, retryInMs: delayMs },
+          'recorder could not write events, retrying',
+        );
+        await this.stopper.sleep(delayMs);
+        if (this.stopper.stopped) return false;
+      }
+    }
+  }
+
+  private async ack(entries: StreamEntry[]): Promise<void> {
+    const ids = entries.map((e) => e.id);
+    const backoff = new Backoff(this.opts.retryMinMs, this.opts.retryMaxMs);
+    // At least one try even while stopping: the batch is written, the ack is all that is left.
+    for (let attempt = 0; attempt < 5 && (attempt === 0 || !this.stopper.stopped); attempt++) {
+      try {
+        await this.deps.store.ack(keys.events, this.group, ids);
+        return;
+      } catch (err) {
+        this.deps.log.warn({ err: (err as Error).message }, 'recorder ack failed, retrying');
+        await this.stopper.sleep(backoff.next());
+      }
+    }
+    // Unacked entries are claimed again later; writing them twice changes nothing.
+  }
+
+  private async write(entries: StreamEntry[]): Promise<void> {
+    const events: CoreEvent[] = [];
+    for (const entry of entries) {
+      const event = parseEvent(entry);
+      if (event) events.push(event);
+      else
+        this.deps.log.warn({ id: entry.id, type: entry.fields.type }, 'recorder dropped a malformed event');
+    }
+    if (events.length === 0) return;
+    // Store reads first, outside the transaction: what core knows of calls that start here.
+    const records = new Map<string, CoreCallRecord>();
+    const timelines = new Map<string, CoreEvent[]>();
+    for (const e of events) {
+      if (e.type === 'call.started' && !records.has(e.callId)) {
+        records.set(e.callId, await this.callRecord(e.callId));
+      }
+      if (e.type === 'call.ended' && !timelines.has(e.callId)) {
+        timelines.set(e.callId, parseTimeline(await this.deps.store.range(keys.callTimeline(e.callId))));
+      }
+    }
+    await this.deps.sql.begin(async (tx) => {
+      for (const e of events) await this.record(tx, e, records.get(e.callId), timelines.get(e.callId));
+    });
+    this.recorded += events.length;
+  }
+
+  private async callRecord(callId: string): Promise<CoreCallRecord> {
+    const raw = await this.deps.store.get(keys.call(callId));
+    if (!raw) return {};
+    try {
+      return JSON.parse(raw) as CoreCallRecord;
+    } catch {
+      return {};
+    }
+  }
+
+  private async record(
+    tx: Queryable,
+    e: CoreEvent,
+    core: CoreCallRecord | undefined,
+    timeline: CoreEvent[] | undefined,
+  ): Promise<void> {
+    const provider = PROVIDERS.has(e.protocol) ? e.protocol : null;
+    // A call we have not seen: its account is its agent's (none for agents of no account).
+    await tx`
+      insert into calls (id, account_id, agent_id, provider, status, started_at)
+      values (${e.callId}, (select account_id from agents where id = ${e.agentId}), ${e.agentId || null},
+              ${provider}, 'queued', ${e.at})
+      on conflict (id) do nothing`;
+    await this.insertEvent(tx, e);
+    switch (e.type) {
+      case 'call.started':
+        await tx`
+          update calls set
+            status = case when status in ('queued', 'ringing') then 'in-progress' else status end,
+            answered_at = coalesce(answered_at, ${e.at}),
+            direction = coalesce(direction, ${direction(e.data?.direction)}),
+            provider = coalesce(provider, ${provider}),
+            provider_call_id = coalesce(provider_call_id, ${core?.providerCallId ?? null}),
+            campaign_id = coalesce(campaign_id, ${core?.campaignId ?? null}),
+            from_number = coalesce(from_number, ${core?.from || null}),
+            to_number = coalesce(to_number, ${core?.to || null}),
+            updated_at = now()
+          where id = ${e.callId}`;
+        return;
+      case 'call.ended': {
+        for (const step of timeline ?? []) if (step.callId === e.callId) await this.insertEvent(tx, step);
+        const reason = typeof e.data?.reason === 'string' ? e.data.reason : null;
+        const rows = await tx<
+          { type: string; at: Date; t_ms: number | null; data: Record<string, unknown> | null }[]
+        >`
+          select type, at, t_ms, data from call_events where call_id = ${e.callId}`;
+        const recorded: RecordedEvent[] = rows.map((r) => ({
+          type: r.type,
+          at: r.at,
+          tMs: r.t_ms,
+          data: r.data,
+        }));
+        await tx`
+          update calls set
+            status = case when status = any(${LIVE}::text[])
+              then ${reason === 'error' ? 'failed' : 'completed'} else status end,
+            ended_at = coalesce(ended_at, ${e.at}),
+            end_reason = coalesce(${reason}, end_reason),
+            latency = ${tx.json(latencySummary(recorded) as never)},
+            updated_at = now()
+          where id = ${e.callId}`;
+        await this.deps.campaigns.applyCallOutcome(tx, e.callId, 'completed');
+        return;
+      }
+      case 'call.status': {
+        const reported = typeof e.data?.status === 'string' ? PROVIDER_STATUS[e.data.status] : undefined;
+        if (!reported) return;
+        const providerCallId = typeof e.data?.providerCallId === 'string' ? e.data.providerCallId : null;
+        if (reported === 'ringing' || reported === 'in-progress') {
+          await tx`
+            update calls set
+              status = case
+                when status = 'queued' or (status = 'ringing' and ${reported} = 'in-progress') then ${reported}
+                else status end,
+              answered_at = case when ${reported} = 'in-progress' then coalesce(answered_at, ${e.at}) else answered_at end,
+              provider_call_id = coalesce(provider_call_id, ${providerCallId}),
+              updated_at = now()
+            where id = ${e.callId}`;
+          return;
+        }
+        await tx`
+          update calls set
+            status = case when status = any(${LIVE}::text[]) then ${reported} else status end,
+            ended_at = coalesce(ended_at, ${e.at}),
+            end_reason = coalesce(end_reason, ${reported}),
+            provider_call_id = coalesce(provider_call_id, ${providerCallId}),
+            updated_at = now()
+          where id = ${e.callId}`;
+        await this.deps.campaigns.applyCallOutcome(tx, e.callId, reported);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private async insertEvent(tx: Queryable, e: CoreEvent): Promise<void> {
+    const [streamMs, streamSeq] = e.streamId ?? [null, null];
+    await tx`
+      insert into call_events (call_id, fingerprint, type, at, t_ms, data, stream_ms, stream_seq)
+      values (${e.callId}, ${e.fingerprint}, ${e.type}, ${e.at}, ${e.tMs},
+              ${e.data ? tx.json(e.data as never) : null}, ${streamMs}, ${streamSeq})
+      on conflict (call_id, fingerprint) do update set
+        stream_ms = coalesce(call_events.stream_ms, excluded.stream_ms),
+        stream_seq = coalesce(call_events.stream_seq, excluded.stream_seq)`;
+  }
+}

@@ -1,0 +1,166 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { Control } from '../../control/app.ts';
+import { connectDatabase, EMBEDDED_POOL_MAX, type Sql } from '../../control/db/index.ts';
+import { Recorder } from '../../control/workers/recorder.ts';
+import { parseConfig } from '../../core/config/index.ts';
+import { createLogger } from '../../core/observability/index.ts';
+import { Timeline } from '../../core/session/timeline.ts';
+import { keys } from '../../core/store/index.ts';
+import { type Backing, embedded, eventually, postgresAndRedis } from './support.ts';
+import { startTcpProxy, type TcpProxy } from './tcp-proxy.ts';
+
+const redisUrl = inject('redisUrl');
+const postgresUrl = inject('postgresUrl');
+const log = createLogger({ level: 'silent', service: 'test' });
+
+const FAST = { blockMs: 50, retryMinMs: 50, retryMaxMs: 300, claimIdleMs: 300, claimEveryMs: 100 };
+
+const backings: [string, (() => Promise<Backing>) | null][] = [
+  ['PGlite and MemoryStore', embedded],
+  ['PostgreSQL and Redis', redisUrl && postgresUrl ? () => postgresAndRedis(postgresUrl, redisUrl) : null],
+];
+
+describe.each(backings)('Recorder on %s', (_name, makeBacking) => {
+  let backing: Backing;
+  let proxy: TcpProxy;
+  /** The one pool of this suite, through the proxy, so the test can take Postgres away. */
+  let sql: Sql;
+  let control: Control;
+  let accountId: string;
+  let agentId: string;
+
+  beforeAll(async () => {
+    if (!makeBacking) return;
+    backing = await makeBacking();
+    proxy = await startTcpProxy(backing.databaseUrl);
+    sql = connectDatabase(proxy.url, backing.databaseKind === 'embedded' ? EMBEDDED_POOL_MAX : 5);
+    control = new Control({
+      config: parseConfig({}),
+      log,
+      sql,
+      store: backing.store,
+      databaseKind: backing.databaseKind,
+      workers: { recorder: FAST, campaigns: false },
+    });
+    await control.start();
+    accountId = (await control.services.accounts.create('recorded')).id;
+    agentId = (await control.services.agents.create(accountId, { name: 'Recorded' })).id;
+  });
+
+  afterAll(async () => {
+    if (!makeBacking) return;
+    await control?.close();
+    await sql?.end({ timeout: 5 });
+    await proxy?.stop();
+    await backing?.close();
+  });
+
+  /** One call as core's session writes it: started, two turns, ended. */
+  const callEvents = async (callId: string) => {
+    const timeline = new Timeline(backing.store, log, { callId, agentId, protocol: 'twilio' });
+    timeline.append('call.started', { protocol: 'twilio', direction: 'inbound' });
+    timeline.append('turn.completed', { turn: 1, speechMs: 800, endpointingMs: 450 });
+    timeline.append('mark', { name: 'm1', status: 'played' });
+    timeline.append('turn.completed', { turn: 2, speechMs: 600, endpointingMs: 550 });
+    timeline.append('call.ended', { reason: 'stream_stopped', durationMs: 5000, turns: 2 });
+    expect(await timeline.flush()).toBe(true);
+  };
+
+  const recorded = (callId: string) =>
+    eventually(
+      async () => {
+        const call = await control.services.calls.get(accountId, callId).catch(() => undefined);
+        return call?.status === 'completed' ? call : undefined;
+      },
+      15_000,
+      `call ${callId} recorded`,
+    );
+
+  /** Nothing pending in the group: a probe consumer finds nothing to claim. */
+  const nothingPending = async () =>
+    expect(
+      await backing.store.claimIdle(keys.events, 'recorder', 'probe', { minIdleMs: 0, count: 100 }),
+    ).toEqual([]);
+
+  it.skipIf(!makeBacking)('writes each call once, with every step, however many copies arrive', async () => {
+    const callId = `rec-${crypto.randomUUID()}`;
+    await callEvents(callId);
+    const call = await recorded(callId);
+    expect(call.timeline.map((e) => e.type)).toEqual([
+      'call.started',
+      'turn.completed',
+      'mark',
+      'turn.completed',
+      'call.ended',
+    ]);
+    expect(call.latency.endpointingMs).toMatchObject({ count: 2, p50: 450, max: 550 });
+    expect(call.agentId).toBe(agentId);
+    const [{ n }] = await sql<
+      { n: number }[]
+    >`select count(*)::int as n from call_events where call_id = ${callId}`;
+    expect(n).toBe(5);
+    await nothingPending();
+  });
+
+  it.skipIf(!makeBacking)(
+    'lets another recorder claim the batch of one that died before acking it',
+    async () => {
+      await control.recorder!.stop();
+      const dying = new Recorder(
+        { sql, store: backing.store, log, campaigns: control.services.campaigns },
+        { ...FAST, consumer: 'dying', claimIdleMs: 60_000 },
+      );
+      dying.start();
+      await proxy.cut();
+      const ids = [0, 1, 2].map((i) => `claim-${i}-${crypto.randomUUID()}`);
+      for (const id of ids) await callEvents(id);
+      // It reads the batch, cannot write it, and dies with the batch unacked.
+      await Bun.sleep(400);
+      await dying.stop();
+      expect(dying.recorded).toBe(0);
+      await proxy.restore();
+
+      const survivor = new Recorder(
+        { sql, store: backing.store, log, campaigns: control.services.campaigns },
+        { ...FAST, consumer: 'survivor' },
+      );
+      survivor.start();
+      try {
+        for (const id of ids) expect((await recorded(id)).timeline).toHaveLength(5);
+        await nothingPending();
+      } finally {
+        await survivor.stop();
+      }
+      control.recorder!.start();
+    },
+  );
+
+  it.skipIf(!makeBacking)(
+    'loses nothing while Postgres is down: retries, then writes it all once it is back',
+    async () => {
+      await proxy.cut();
+      const ids = [0, 1, 2, 3, 4].map((i) => `down-${i}-${crypto.randomUUID()}`);
+      try {
+        for (const id of ids) await callEvents(id);
+        const before = control.recorder!.recorded;
+        await Bun.sleep(1000);
+        expect(control.recorder!.recorded).toBe(before);
+        const health = await control.fetch(new Request('http://localhost/v1/health'));
+        expect(health.status).toBe(503);
+      } finally {
+        await proxy.restore();
+      }
+      for (const id of ids) {
+        const call = await recorded(id);
+        expect(call.timeline.map((e) => e.type)).toEqual([
+          'call.started',
+          'turn.completed',
+          'mark',
+          'turn.completed',
+          'call.ended',
+        ]);
+      }
+      await nothingPending();
+    },
+  );
+});
