@@ -233,7 +233,9 @@ export function runCallsContract(makeBacking: () => Promise<Backing>) {
       const pageCalls = listed.filter((c) => ids.includes(c.id));
       const times = [...new Set(pageCalls.map((c) => c.startedAt))].sort();
       const since = times[Math.floor(times.length / 3)]!;
-      const until = times[Math.floor((2 * times.length) / 3)]!;
+      let until = times[Math.floor((2 * times.length) / 3)]!;
+      // Calls recorded within the same millisecond share a start time: keep the range non-empty.
+      if (until <= since) until = new Date(Date.parse(since) + 1).toISOString();
       const ranged = await api(
         'GET',
         `/v1/calls?limit=100&since=${encodeURIComponent(since)}&until=${encodeURIComponent(until)}`,
