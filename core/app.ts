@@ -71,6 +71,7 @@ export class Core implements Plane {
       tokenSecret: config.REALTIME_WS_SECRET,
       defaultAgentId: config.DEFAULT_AGENT_ID,
       recordTtlMs: ttlMs,
+      endSession: (callId) => this.media.sessions.get(callId)?.close('provider_hangup'),
     });
     this.media = new MediaServer({
       store: opts.store,
@@ -133,7 +134,6 @@ export class Core implements Plane {
     const { config, log } = this.opts;
     const verify = config.TELEPHONY_VERIFY_SIGNATURES;
     const wsBaseUrl = config.PUBLIC_WS_BASE_URL ?? config.PUBLIC_BASE_URL.replace(/^http/, 'ws');
-    const endSession = (callId: string) => this.media.sessions.get(callId)?.close('provider_hangup');
     const split = (v: string | undefined) =>
       v
         ? v
@@ -148,7 +148,6 @@ export class Core implements Plane {
       verify,
       publicBaseUrl: config.PUBLIC_BASE_URL,
       wsBaseUrl,
-      endSession,
     });
     const jambonz = new JambonzWebhooks({
       admission: this.admission,
@@ -156,7 +155,6 @@ export class Core implements Plane {
       secrets: split(config.JAMBONZ_WEBHOOK_SECRET),
       verify,
       wsBaseUrl,
-      endSession,
     });
     const telnyx = new TelnyxWebhooks({
       admission: this.admission,
@@ -165,7 +163,6 @@ export class Core implements Plane {
       verify,
       wsBaseUrl,
       maxDurationSec: config.SESSION_MAX_DURATION_SEC,
-      endSession,
     });
     this.routes.set('POST /telephony/twilio/voice', (req) => twilio.voice(req, new URL(req.url)));
     this.routes.set('POST /telephony/twilio/status', (req) => twilio.status(req, new URL(req.url)));

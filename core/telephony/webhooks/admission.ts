@@ -51,7 +51,12 @@ export interface AdmissionOptions {
   defaultAgentId?: string;
   /** How long a call record lives without the call ending (the lease TTL). */
   recordTtlMs: number;
+  /** Ends a live session of the call on this node, if there is one. */
+  endSession?: (callId: string) => void;
 }
+
+/** Call states, in any provider's words, after which the call is over. */
+const FINAL_STATUSES = new Set(['completed', 'busy', 'failed', 'no-answer', 'canceled']);
 
 /**
  * The one admission path every provider's call webhook takes: pick the agent (explicit id,
@@ -127,7 +132,19 @@ export class CallAdmission {
    * A provider status callback, as a `call.status` event on the global stream: the only news
    * control gets of a call that never reached a session (busy, no-answer, failed).
    */
-  async reportStatus(update: StatusUpdate): Promise<void> {
+  /**
+   * A provider's status callback, whichever provider: a final state frees the call's leases
+   * and ends its session here; every state goes to the event stream for control.
+   */
+  async statusChanged(update: StatusUpdate): Promise<void> {
+    if (FINAL_STATUSES.has(update.status)) {
+      await this.end(update.callId);
+      this.opts.endSession?.(update.callId);
+    }
+    if (update.status) await this.reportStatus(update);
+  }
+
+  private async reportStatus(update: StatusUpdate): Promise<void> {
     await this.opts.store.append(
       keys.events,
       {

@@ -9,11 +9,7 @@ export interface JambonzWebhookOptions {
   secrets: string[];
   verify: boolean;
   wsBaseUrl: string;
-  endSession(callId: string, reason: 'provider_hangup'): void;
 }
-
-/** Jambonz call states that end a call (PROTOCOLS.md: call_status). */
-const FINAL_STATUSES = new Set(['completed', 'failed', 'busy', 'no-answer']);
 
 type Verb = Record<string, unknown>;
 
@@ -99,20 +95,13 @@ export class JambonzWebhooks {
     if (!callSid) return new Response(null, { status: 204 });
     const tag = customerData(body);
     const callId = taggedString(tag, 'callId') ?? callSid;
-    const status = String(body.call_status ?? '');
-    if (FINAL_STATUSES.has(status)) {
-      await this.opts.admission.end(callId);
-      this.opts.endSession(callId, 'provider_hangup');
-    }
-    if (status) {
-      await this.opts.admission.reportStatus({
-        provider: 'jambonz',
-        callId,
-        providerCallId: callSid,
-        status,
-        agentId: taggedString(tag, 'agentId'),
-      });
-    }
+    await this.opts.admission.statusChanged({
+      provider: 'jambonz',
+      callId,
+      providerCallId: callSid,
+      status: String(body.call_status ?? ''),
+      agentId: taggedString(tag, 'agentId'),
+    });
     return new Response(null, { status: 204 });
   }
 }

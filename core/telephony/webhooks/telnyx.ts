@@ -12,10 +12,7 @@ export interface TelnyxWebhookOptions {
   wsBaseUrl: string;
   /** Longest call, seconds: the `<Pause>` that keeps the TeXML call up while it streams. */
   maxDurationSec: number;
-  endSession(callId: string, reason: 'provider_hangup'): void;
 }
-
-const FINAL_STATUSES = new Set(['completed', 'busy', 'failed', 'no-answer', 'canceled']);
 
 /**
  * Telnyx TeXML voice webhook and status callback (TwiML-compatible form posts, signed with
@@ -73,9 +70,13 @@ export class TelnyxWebhooks {
   async status(req: Request): Promise<Response> {
     const params = await this.read(req);
     if (params instanceof Response) return params;
-    if (params.CallSid && FINAL_STATUSES.has(params.CallStatus ?? '')) {
-      await this.opts.admission.end(params.CallSid);
-      this.opts.endSession(params.CallSid, 'provider_hangup');
+    if (params.CallSid) {
+      await this.opts.admission.statusChanged({
+        provider: 'telnyx',
+        callId: params.CallSid,
+        providerCallId: params.CallSid,
+        status: params.CallStatus ?? '',
+      });
     }
     return new Response(null, { status: 204 });
   }

@@ -11,11 +11,7 @@ export interface TwilioWebhookOptions {
   publicBaseUrl: string;
   wsBaseUrl: string;
   /** Ends a live session of this call wherever it runs (status callback). */
-  endSession(callId: string, reason: 'provider_hangup'): void;
 }
-
-/** Twilio call states that end a call (status callback `CallStatus`). */
-const FINAL_STATUSES = new Set(['completed', 'busy', 'failed', 'no-answer', 'canceled']);
 
 /**
  * Twilio's voice webhook and status callback. The voice webhook answers with TwiML that
@@ -93,20 +89,13 @@ export class TwilioWebhooks {
     const callSid = params.CallSid;
     if (!callSid) return new Response(null, { status: 204 });
     const callId = url.searchParams.get('callId') || callSid;
-    const status = params.CallStatus ?? '';
-    if (FINAL_STATUSES.has(status)) {
-      await this.opts.admission.end(callId);
-      this.opts.endSession(callId, 'provider_hangup');
-    }
-    if (status) {
-      await this.opts.admission.reportStatus({
-        provider: 'twilio',
-        callId,
-        providerCallId: callSid,
-        status,
-        agentId: url.searchParams.get('agentId') || undefined,
-      });
-    }
+    await this.opts.admission.statusChanged({
+      provider: 'twilio',
+      callId,
+      providerCallId: callSid,
+      status: params.CallStatus ?? '',
+      agentId: url.searchParams.get('agentId') || undefined,
+    });
     return new Response(null, { status: 204 });
   }
 }
