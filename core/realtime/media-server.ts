@@ -148,23 +148,12 @@ export class MediaServer {
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean);
-    const providerProtocol = PROVIDER_PATHS[url.pathname];
-    const data: MediaSocketData = {
-      protocol: providerProtocol ?? 'native',
-      codec: null as unknown as WireCodec,
-      transport: null,
-      session: null,
-      nativeAuth: null,
-      queryToken: url.searchParams.get('token'),
-      jambonzOutRate: 8000,
-      openedAt: Date.now(),
-      starting: false,
-      early: [],
-      valid: 0,
-      garbage: 0,
-    };
+    const protocol: WireProtocol = PROVIDER_PATHS[url.pathname] ?? 'native';
+    const queryToken = url.searchParams.get('token');
     const headers: Record<string, string> = {};
-    if (providerProtocol === 'jambonz') {
+    let nativeAuth: MediaSocketData['nativeAuth'] = null;
+    let jambonzOutRate = 8000;
+    if (protocol === 'jambonz') {
       if (!offered.includes(JAMBONZ_SUBPROTOCOL)) {
         return refuse(
           401,
@@ -174,23 +163,32 @@ export class MediaServer {
       }
       headers['Sec-WebSocket-Protocol'] = JAMBONZ_SUBPROTOCOL;
       const rate = Number(url.searchParams.get('rate') ?? 8000);
-      data.jambonzOutRate = [8000, 16000].includes(rate) ? rate : 8000;
-      data.codec = createCodec('jambonz', { outSampleRate: data.jambonzOutRate });
-    } else if (providerProtocol) {
-      data.codec = createCodec(providerProtocol);
-    } else {
-      const auth = this.authenticateNative(offered, data.queryToken);
-      if (!auth) {
+      if (rate === 16000) jambonzOutRate = rate;
+    } else if (protocol === 'native') {
+      nativeAuth = this.authenticateNative(offered, queryToken);
+      if (!nativeAuth) {
         return refuse(
           401,
           'unauthorized',
           'offer the API key as subprotocol sipai.key.<key>, or pass ?token=',
         );
       }
-      data.nativeAuth = auth;
-      data.codec = createCodec('native');
       if (offered.includes(NATIVE_SUBPROTOCOL)) headers['Sec-WebSocket-Protocol'] = NATIVE_SUBPROTOCOL;
     }
+    const data: MediaSocketData = {
+      protocol,
+      codec: createCodec(protocol, { outSampleRate: jambonzOutRate }),
+      transport: null,
+      session: null,
+      nativeAuth,
+      queryToken,
+      jambonzOutRate,
+      openedAt: Date.now(),
+      starting: false,
+      early: [],
+      valid: 0,
+      garbage: 0,
+    };
     if (server.upgrade(req, { data, headers })) return undefined;
     return refuse(400, 'upgrade_failed', 'WebSocket upgrade failed');
   }
