@@ -72,9 +72,11 @@ export class MemoryStore implements Store {
     this.assertOpen();
     const now = Date.now();
     for (const { key, limit } of claims) {
-      const holders = this.holders(key, now);
+      // Expired holders only matter when the key looks full: prune then, not on every call.
+      let holders = this.leases.get(key);
+      if (holders?.has(holder) && holders.get(holder)! > now) continue;
+      if (holders && holders.size >= limit) holders = this.holders(key, now);
       const count = holders?.size ?? 0;
-      if (holders?.has(holder)) continue;
       if (count >= limit) return { ok: false, key, count, limit };
     }
     const expiresAt = now + ttlMs;
