@@ -1,5 +1,7 @@
 import type { Server } from 'bun';
 import pkg from '../package.json' with { type: 'json' };
+import { sharedRegistry } from './agent/default-registry.ts';
+import type { ProviderEnv, ProviderRegistry } from './agent/registry.ts';
 import { safeEqualStrings } from './auth/constant-time.ts';
 import { CallCapacity, keepLeasesAlive, type LeaseKeeper } from './capacity/index.ts';
 import type { Config } from './config/index.ts';
@@ -7,6 +9,7 @@ import type { Logger } from './observability/log.ts';
 import { metricsResponse } from './observability/metrics.ts';
 import { isMediaPath, MediaServer, type MediaSocketData } from './realtime/index.ts';
 import type { Plane } from './server/index.ts';
+import type { CallSession } from './session/call-session.ts';
 import { parseCallCommand } from './session/commands.ts';
 import type { Store } from './store/index.ts';
 import { keys } from './store/keys.ts';
@@ -22,6 +25,12 @@ export interface CoreOptions {
   config: Config;
   store: Store;
   log: Logger;
+  /** Brains and providers; default: the shared offline registry. */
+  registry?: ProviderRegistry;
+  /** Provider keys and URLs; default: the process environment. */
+  providerEnv?: ProviderEnv;
+  /** Hands a live provider call over to a number or SIP URI; absent: transfers are refused. */
+  transfer?: (session: CallSession, to: string) => Promise<void>;
 }
 
 /** Paths the core plane answers; everything else belongs to control (`/v1/*`). */
@@ -83,6 +92,10 @@ export class Core implements Plane {
       idleTimeoutMs: config.SESSION_IDLE_TIMEOUT_SEC * 1000,
       maxDurationMs: config.SESSION_MAX_DURATION_SEC * 1000,
       isAdmitted: async (callId) => (await store.get(keys.call(callId))) !== null,
+      registry: opts.registry ?? sharedRegistry(),
+      providerEnv: opts.providerEnv,
+      defaultAgentId: config.DEFAULT_AGENT_ID,
+      transfer: opts.transfer,
       onSessionStarted: (session) => {
         this.commandSubscriptions.set(
           session.callId,
@@ -91,11 +104,8 @@ export class Core implements Plane {
             if (!command) return log.warn({ callId: session.callId }, 'malformed call command dropped');
             session.timeline.append('command', { type: command.type });
             if (command.type === 'hangup') session.close('command', { detail: command.reason });
-            else
-              log.warn(
-                { callId: session.callId, type: command.type },
-                'call command not supported by this core yet',
-              );
+            else if (command.type === 'say') session.sayCommand(command.text);
+            else session.transferCommand(command.to);
           }),
         );
         if (session.protocol === 'native') return;
@@ -127,6 +137,19 @@ export class Core implements Plane {
     this.websocket = this.media.websocket as Plane['websocket'] & { __data?: MediaSocketData };
     this.routes.set('GET /health', () => this.health());
     this.routes.set('GET /metrics', () => metricsResponse());
+  }
+
+  /**
+   * The agent that answers calls nothing routes, and native sessions that name no agent. Set
+   * at boot by `npm start` (its seeded demo agent) unless `DEFAULT_AGENT_ID` chose one.
+   */
+  get defaultAgentId(): string | undefined {
+    return this.admission.defaultAgentId;
+  }
+
+  setDefaultAgentId(agentId: string): void {
+    this.admission.defaultAgentId = agentId;
+    this.media.defaultAgentId = agentId;
   }
 
   /** Provider webhooks and the capacity report, each behind its signature or key check. */

@@ -1,3 +1,6 @@
+import { Resampler } from '../audio/resampler.ts';
+import type { VoiceDetector } from './providers/types.ts';
+
 /**
  * Voice activity detection: tells a session when the caller starts and stops speaking, so it
  * can cut the agent off (barge-in) and close a turn (endpointing).
@@ -14,6 +17,7 @@ export interface Vad {
   /** Unvoiced time since the last voiced frame (at `speech_end`: the silence that ended it). */
   readonly trailingSilenceMs: number;
   reset(): void;
+  close?(): void;
 }
 
 export interface EnergyVadOptions {
@@ -115,5 +119,98 @@ export class EnergyVad implements Vad {
     this.voicedRunMs = 0;
     this.utteranceMs = 0;
     this.pendingMs = 0;
+  }
+}
+
+export interface ModelVadOptions {
+  /** Rate of the audio `process` receives (the pipeline rate). */
+  sampleRate: number;
+  /** Speech probability above which a frame is voiced. */
+  threshold?: number;
+  /** Probability below which a voiced run counts as silence again (hysteresis). */
+  releaseThreshold?: number;
+  startMs?: number;
+  stopMs?: number;
+}
+
+/**
+ * Speech start/end from a model's per-frame speech probability (Silero), with the same
+ * start/stop timing rules as the energy detector. Resamples when the model's rate differs
+ * from the pipeline's.
+ */
+export class ModelVad implements Vad {
+  private readonly startMs: number;
+  private readonly stopMs: number;
+  private readonly threshold: number;
+  private readonly release: number;
+  private readonly resampler: Resampler | null;
+  private voicedRunMs = 0;
+  private inSpeech = false;
+  private utteranceMs = 0;
+  private pendingMs = 0;
+
+  constructor(
+    private readonly detector: VoiceDetector,
+    private readonly opts: ModelVadOptions,
+  ) {
+    this.startMs = opts.startMs ?? 100;
+    this.stopMs = opts.stopMs ?? 500;
+    this.threshold = opts.threshold ?? 0.5;
+    this.release = opts.releaseThreshold ?? Math.max(0, this.threshold - 0.15);
+    this.resampler =
+      detector.sampleRate === opts.sampleRate ? null : new Resampler(opts.sampleRate, detector.sampleRate);
+  }
+
+  get speaking(): boolean {
+    return this.inSpeech;
+  }
+
+  get speechMs(): number {
+    return this.utteranceMs;
+  }
+
+  get trailingSilenceMs(): number {
+    return this.pendingMs;
+  }
+
+  process(pcm: Int16Array): VadEvent | null {
+    if (pcm.length === 0) return null;
+    const p = this.detector.process(this.resampler ? this.resampler.process(pcm) : pcm);
+    const frameMs = (pcm.length * 1000) / this.opts.sampleRate;
+    const voiced = p >= (this.inSpeech ? this.release : this.threshold);
+    if (!this.inSpeech) {
+      if (!voiced) {
+        this.voicedRunMs = 0;
+        return null;
+      }
+      this.voicedRunMs += frameMs;
+      if (this.voicedRunMs < this.startMs) return null;
+      this.inSpeech = true;
+      this.utteranceMs = this.voicedRunMs;
+      this.pendingMs = 0;
+      return 'speech_start';
+    }
+    if (voiced) {
+      this.utteranceMs += this.pendingMs + frameMs;
+      this.pendingMs = 0;
+      return null;
+    }
+    this.pendingMs += frameMs;
+    if (this.pendingMs < this.stopMs) return null;
+    this.inSpeech = false;
+    this.voicedRunMs = 0;
+    return 'speech_end';
+  }
+
+  reset(): void {
+    this.inSpeech = false;
+    this.voicedRunMs = 0;
+    this.utteranceMs = 0;
+    this.pendingMs = 0;
+    this.detector.reset();
+  }
+
+  close(): void {
+    this.detector.close?.();
   }
 }

@@ -1,6 +1,8 @@
 import type { Server, ServerWebSocket, WebSocketHandler } from 'bun';
-import type { Agent, AgentConfig } from '../agent/agent.ts';
-import { createAgent, loadAgentConfig } from '../agent/resolve.ts';
+import type { AgentRecord } from '../agent/config.ts';
+import { type AgentBuild, type ProviderEnv, type ProviderRegistry, UnavailableError } from '../agent/registry.ts';
+import { loadAgentConfig } from '../agent/resolve.ts';
+import { UnavailableAgent } from '../agent/brains/unavailable.ts';
 import { type FrameClock, sharedFrameClock } from '../audio/index.ts';
 import { safeEqualStrings } from '../auth/constant-time.ts';
 import { type TokenClaims, verifyToken } from '../auth/tokens.ts';
@@ -32,6 +34,14 @@ export interface MediaServerOptions {
   /** A socket that sends no valid `start` within this long is closed with 1008. */
   startTimeoutMs?: number;
   clock?: FrameClock;
+  /** Brains and providers by name (the default registry, or one a test builds). */
+  registry: ProviderRegistry;
+  /** Provider keys and base URLs (the deployment's environment). */
+  providerEnv?: ProviderEnv;
+  /** The agent of native sessions that name none. */
+  defaultAgentId?: string;
+  /** Hands a provider call over to `to` (Twilio/Jambonz/Telnyx REST); absent: no transfers. */
+  transfer?: (session: CallSession, to: string) => Promise<void>;
   /** Told when a session starts, e.g. to keep the call's leases alive. */
   onSessionStarted?: (session: CallSession) => void;
   /** Told when a session ends, e.g. to release the call's leases. */
@@ -92,6 +102,8 @@ function refuse(status: number, code: string, message: string): Response {
  */
 export class MediaServer {
   readonly sessions = new Map<string, CallSession>();
+  /** The agent of native sessions that name none (`npm start` sets its demo agent). */
+  defaultAgentId: string | undefined;
   private draining = false;
   private readonly pending = new Set<MediaSocket>();
   private readonly sweeper: ReturnType<typeof setInterval>;
@@ -102,6 +114,7 @@ export class MediaServer {
 
   constructor(private readonly opts: MediaServerOptions) {
     this.clock = opts.clock ?? sharedFrameClock();
+    this.defaultAgentId = opts.defaultAgentId;
     this.sweeper = setInterval(() => this.sweep(), 1000);
     this.sweeper.unref?.();
     /** Bun's WebSocket handlers for every media socket. */
@@ -260,14 +273,37 @@ export class MediaServer {
       return deny('call was never admitted, or has already ended');
     }
 
-    const config = await loadAgentConfig(this.opts.store, agentId);
-    const agent = config ? createAgent(config) : null;
-    if (!config || !agent)
-      return deny(
-        config ? `agent ${agentId} needs a brain this node cannot run` : `unknown agent ${agentId}`,
-      );
-    if (ws.readyState !== 1) return;
-    this.attach(ws, { ...start, callId }, agentId, config, agent);
+    const config = await loadAgentConfig(this.opts.store, agentId, this.opts.log);
+    if (!config) return deny(`unknown agent ${agentId}`);
+    const build = await this.buildAgent(config, start.sampleRate);
+    if (ws.readyState !== 1) {
+      build.vad.close?.();
+      return;
+    }
+    this.attach(ws, { ...start, callId }, agentId, config, build);
+  }
+
+  /**
+   * The brain and providers of one call. An agent this node cannot run (a missing package, key
+   * or adapter) still gets its call: an apology, the reason on the timeline, a clean end.
+   */
+  private async buildAgent(config: AgentRecord, wireRate: number): Promise<AgentBuild> {
+    const env = this.opts.providerEnv ?? process.env;
+    const registry = this.opts.registry;
+    try {
+      return await registry.build(config, wireRate, env);
+    } catch (err) {
+      const reason = err instanceof UnavailableError ? err.message : `agent failed to start: ${(err as Error).message}`;
+      this.opts.log.warn({ agentId: config.id, reason }, 'agent unavailable on this node');
+      const tts = registry.fallbackVoice(env);
+      const pipelineRate = tts?.sampleRate ?? wireRate;
+      return {
+        agent: new UnavailableAgent([reason], tts !== null),
+        tts,
+        vad: registry.createVad(pipelineRate, 500, env, { model: false }),
+        pipelineRate,
+      };
+    }
   }
 
   /**
@@ -283,7 +319,7 @@ export class MediaServer {
       const auth = d.nativeAuth;
       const requested = start.params.agentId;
       if (!auth) return { error: 'not authenticated' };
-      if (auth.byKey) return { agentId: requested ?? 'echo', callId: start.callId };
+      if (auth.byKey) return { agentId: requested ?? this.defaultAgentId ?? 'echo', callId: start.callId };
       if (auth.claims.sub && auth.claims.sub !== start.callId)
         return { error: 'token is bound to another call' };
       if (requested && requested !== auth.claims.agentId) return { error: 'token is for another agent' };
@@ -305,8 +341,8 @@ export class MediaServer {
     ws: MediaSocket,
     start: StartFrame,
     agentId: string,
-    config: AgentConfig,
-    agent: Agent,
+    config: AgentRecord,
+    build: AgentBuild,
   ): void {
     const d = ws.data;
     const metrics = mediaMetrics[d.protocol];
@@ -322,8 +358,12 @@ export class MediaServer {
       protocol: d.protocol,
       start,
       wireOut,
-      agent,
+      agent: build.agent,
       agentConfig: config,
+      vad: build.vad,
+      tts: build.tts,
+      pipelineRate: build.pipelineRate,
+      transfer: this.opts.transfer ? (to) => this.opts.transfer!(session, to) : undefined,
       transport: d.transport!,
       store: this.opts.store,
       log: this.opts.log,

@@ -1,5 +1,14 @@
-import type { Agent, AgentConfig, AgentContext } from '../agent/agent.ts';
-import { EnergyVad } from '../agent/vad.ts';
+import type {
+  Agent,
+  AgentContext,
+  CallInfo,
+  SayOptions,
+  SpeechHandle,
+  SpeechSource,
+} from '../agent/agent.ts';
+import { type AgentRecord, DEFAULT_INTERRUPT_MIN_MS } from '../agent/config.ts';
+import type { TextToSpeech } from '../agent/providers/types.ts';
+import type { Vad } from '../agent/vad.ts';
 import { type FrameClock, Pcm16Reader, Resampler } from '../audio/index.ts';
 import { decodeToPcm16 } from '../audio/pcm16.ts';
 import type { Logger } from '../observability/log.ts';
@@ -13,6 +22,7 @@ import type {
   WireProtocol,
 } from '../wire/frames.ts';
 import { Playout } from './playout.ts';
+import { SpeechPlayer } from './speech.ts';
 import { Timeline } from './timeline.ts';
 
 /** The socket side of a session: sends frames through the codec, closes the socket. */
@@ -29,7 +39,9 @@ export type EndReason =
   | 'idle_timeout'
   | 'max_duration'
   | 'agent_hangup'
+  | 'agent_unavailable'
   | 'provider_hangup'
+  | 'transferred'
   | 'server_shutdown'
   | 'command'
   | 'error';
@@ -39,16 +51,30 @@ export interface CallSessionOptions {
   agentId: string;
   protocol: WireProtocol;
   start: StartFrame;
+  /** Who is calling whom; defaults from the start frame. */
+  call?: Partial<CallInfo>;
   /** Encoding and rate of outbound audio on this wire. */
   wireOut: { encoding: AudioEncoding; sampleRate: number };
   agent: Agent;
-  agentConfig: AgentConfig;
+  agentConfig: AgentRecord;
+  /** Caller speech detection, injected (Silero, or the energy detector). */
+  vad: Vad;
+  /** The agent's voice for `say(text)`; null for brains that never speak text. */
+  tts?: TextToSpeech | null;
+  /** Pipeline rate; default: the agent's `sampleRate`, else the wire's. */
+  pipelineRate?: number;
   transport: SessionTransport;
   store: Store;
   log: Logger;
   clock: FrameClock;
   idleTimeoutMs: number;
   maxDurationMs: number;
+  /** Wall-clock ms (default `Date.now`); tests drive it by hand. */
+  now?: () => number;
+  /** Monotonic ms for playout pacing (default `performance.now`). */
+  monotonicNow?: () => number;
+  /** Hands the caller over to `to` through the provider; absent where the protocol cannot. */
+  transfer?: (to: string) => Promise<void>;
   /** Runs once when the session ends, whatever ended it (lease release, registry removal). */
   onEnded?: (session: CallSession, reason: EndReason) => void;
 }
@@ -59,79 +85,161 @@ const CLEAR_AFTER_PLAYOUT_MS = 500;
 const INBOUND_PUMP_EARLY_MS = 10;
 /** Silence between queued audio that still counts as the same utterance. */
 const UTTERANCE_GAP_MS = 300;
+/** Said when the agent fails mid-call, before the call ends. */
+export const APOLOGY = "I'm sorry, something went wrong on our side. Please call again later. Goodbye.";
+/** Longest an apology may take before the call is ended anyway. */
+const APOLOGY_MAX_MS = 8000;
 
 /**
- * One call: frames in from the codec, audio decoded and resampled to the pipeline rate, VAD
- * and endpointing, turns to the agent, the agent's audio paced out in 20 ms frames with
- * marks, barge-in, DTMF, timeouts, and one `close()` for every way a call ends. Every step
- * lands on the call's timeline.
+ * One call: frames in from the codec, audio decoded and resampled to the pipeline rate, the
+ * injected VAD, turns and barge-in to the agent, the agent's speech (speech handles) paced out
+ * in 20 ms frames with marks, DTMF, timeouts, and one `close()` for every way a call ends.
+ * Agent hooks may be async; whatever they throw ends the call with a spoken apology.
  */
 export class CallSession {
   readonly callId: string;
   readonly agentId: string;
   readonly protocol: WireProtocol;
   readonly pipelineRate: number;
-  readonly startedAt = Date.now();
+  readonly startedAt: number;
   readonly timeline: Timeline;
+  readonly call: CallInfo;
   framesIn = 0;
   private closed = false;
-  private lastMediaAt = Date.now();
+  private failing = false;
+  private lastMediaAt: number;
   private lastPlayoutAt = 0;
   private turnIndex = 0;
+  private bargedThisTurn = false;
   private readonly playout: Playout;
-  private readonly vad: EnergyVad;
+  readonly speech: SpeechPlayer;
+  private readonly vad: Vad;
   private readonly pcmReader = new Pcm16Reader();
   private decodeBuffer = new Int16Array(1024);
   private decodedView = new Int16Array(0);
   private inResampler: Resampler | null = null;
   private inRate = 0;
-  private readonly clearedMarks = new Set<string>();
+  /** Marks sent to the provider or queued, not yet resolved: each resolves exactly once. */
+  private readonly openMarks = new Set<string>();
   private readonly maxDurationMs: number;
-  private readonly ctx: AgentContext;
+  private readonly interruptMinMs: number;
+  private readonly callAbort = new AbortController();
+  private readonly now: () => number;
+  readonly ctx: AgentContext;
 
   constructor(private readonly opts: CallSessionOptions) {
+    this.now = opts.now ?? Date.now;
+    this.startedAt = this.now();
+    this.lastMediaAt = this.startedAt;
     this.callId = opts.callId;
     this.agentId = opts.agentId;
     this.protocol = opts.protocol;
-    this.pipelineRate = opts.agentConfig.sampleRate ?? opts.start.sampleRate;
-    this.maxDurationMs = Math.min(opts.maxDurationMs, (opts.agentConfig.maxDurationSec ?? Infinity) * 1000);
+    const config = opts.agentConfig;
+    this.pipelineRate = opts.pipelineRate ?? config.sampleRate ?? opts.start.sampleRate;
+    this.maxDurationMs = Math.min(opts.maxDurationMs, (config.maxDurationSec ?? Infinity) * 1000);
+    this.interruptMinMs = config.interruptMinMs ?? DEFAULT_INTERRUPT_MIN_MS;
+    const startCall = opts.start.call;
+    this.call = {
+      callId: opts.callId,
+      agentId: opts.agentId,
+      accountId: config.accountId,
+      direction: startCall.direction === 'outbound' ? 'outbound' : 'inbound',
+      from: startCall.from,
+      to: startCall.to,
+      provider: opts.protocol,
+      params: opts.start.params,
+      variables: {},
+      ...opts.call,
+    };
     this.timeline = new Timeline(opts.store, opts.log, {
       callId: opts.callId,
       agentId: opts.agentId,
       protocol: opts.protocol,
     });
-    this.vad = new EnergyVad({
-      sampleRate: this.pipelineRate,
-      stopMs: opts.agentConfig.endpointingMs ?? 500,
-    });
+    this.vad = opts.vad;
     this.playout = new Playout({
       pipelineRate: this.pipelineRate,
       wireRate: opts.wireOut.sampleRate,
       encoding: opts.wireOut.encoding,
       clock: opts.clock,
+      now: opts.monotonicNow,
       send: (frame) => {
-        if (frame.kind === 'audio_out') this.lastPlayoutAt = Date.now();
+        if (frame.kind === 'audio_out') this.lastPlayoutAt = this.now();
         opts.transport.send(frame);
       },
+      onAdvance: (position) => this.speech.advance(position),
     });
+    this.speech = new SpeechPlayer({
+      playout: this.playout,
+      pipelineRate: this.pipelineRate,
+      tts: opts.tts ?? null,
+      now: this.now,
+      onText: (text, final) => opts.transport.send({ kind: 'agent_text', text, final }),
+      onSaid: (h, r) => {
+        const startMs = h.firstFrameAt === null ? null : h.firstFrameAt - this.startedAt;
+        this.timeline.append('agent.said', {
+          text: r.playedText,
+          interrupted: r.interrupted,
+          playedMs: r.playedMs,
+          totalMs: r.totalMs,
+          startMs,
+          endMs: startMs === null ? null : startMs + r.playedMs,
+        });
+        if (r.playedText) opts.transport.send({ kind: 'agent_text', text: r.playedText, final: true });
+      },
+      onError: (_h, err) => this.fail('speech', err),
+      clearOutput: () => this.clearOutput(),
+    });
+    this.ctx = this.makeContext();
+  }
+
+  private makeContext(): AgentContext {
     const session = this;
-    this.ctx = {
+    const opts = this.opts;
+    return {
+      call: this.call,
+      config: opts.agentConfig,
       callId: opts.callId,
       agentId: opts.agentId,
       sampleRate: this.pipelineRate,
+      signal: this.callAbort.signal,
+      say: (source: SpeechSource, o?: SayOptions): SpeechHandle =>
+        this.speech.say(source, {
+          ...o,
+          allowInterruptions: o?.allowInterruptions ?? opts.agentConfig.bargeIn,
+        }),
+      get currentSpeech() {
+        return session.speech.current;
+      },
       play: (pcm, o) => this.play(pcm, o?.mark),
       get playing() {
         return session.playout.playing;
       },
       interrupt: (reason) => this.interrupt(reason),
+      sendTranscript: (text, final, data) => {
+        opts.transport.send({ kind: 'transcript', text, final });
+        this.timeline.append(final ? 'transcript.final' : 'transcript.partial', { text, ...data });
+      },
       sendText: (text, final) => opts.transport.send({ kind: 'agent_text', text, final }),
       event: (type, data) => this.timeline.append(type, data),
       hangup: (reason) => this.close('agent_hangup', { detail: reason }),
+      fail: (where, err) => this.fail(where, err),
+      transfer: async (to) => {
+        if (!opts.transfer) throw new Error(`transfer is not possible on ${opts.protocol} streams`);
+        this.timeline.append('call.transferring', { to });
+        await opts.transfer(to);
+        this.close('transferred', { detail: to });
+      },
     };
   }
 
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /** The call's abort signal: aborted when it ends. */
+  get signal(): AbortSignal {
+    return this.callAbort.signal;
   }
 
   /** Announces the call and hands it to the agent. */
@@ -143,71 +251,100 @@ export class CallSession {
       sampleRate: start.sampleRate,
       pipelineRate: this.pipelineRate,
       brain: this.opts.agent.kind,
-      direction: start.call.direction,
+      direction: this.call.direction,
     });
+    await this.guard('agent.start', () => this.opts.agent.start(this.ctx));
+  }
+
+  /**
+   * Runs an agent hook: a throw or a rejected promise ends the call politely, never escapes.
+   * Returns once the hook (and its promise) has settled.
+   */
+  guard(where: string, hook: () => unknown): Promise<void> {
     try {
-      await this.opts.agent.start(this.ctx);
+      const r = hook();
+      if (r && typeof (r as Promise<unknown>).then === 'function') {
+        return (r as Promise<unknown>).then(
+          () => {},
+          (err: unknown) => this.fail(where, err),
+        );
+      }
     } catch (err) {
-      this.fail('agent.start', err);
+      this.fail(where, err);
     }
+    return Promise.resolve();
   }
 
   /** One inbound frame from the codec. Never throws: an agent error ends the call cleanly. */
   handle(frame: InboundFrame): void {
     if (this.closed) return;
-    try {
-      switch (frame.kind) {
-        case 'audio_in':
-          this.onAudio(frame);
-          return;
-        case 'dtmf':
-          this.timeline.append('dtmf', { digit: frame.digit });
-          this.opts.agent.onDtmf?.(frame.digit);
-          return;
-        case 'mark': {
-          const status = this.clearedMarks.delete(frame.name) ? 'cleared' : (frame.status ?? 'played');
-          this.playout.pendingMarks.delete(frame.name);
-          this.timeline.append('mark', { name: frame.name, status });
-          this.opts.agent.onMark?.(frame.name, status);
-          return;
-        }
-        case 'text':
-          this.timeline.append('user.text', { length: frame.text.length });
-          this.opts.agent.onText?.(frame.text);
-          return;
-        case 'clear':
-          this.interrupt('client_clear');
-          return;
-        case 'end':
-          this.close('stream_stopped', { detail: frame.reason });
-          return;
-        case 'error':
-          this.timeline.append('provider.error', { code: frame.code, message: frame.message });
-          return;
-        case 'start':
-        case 'event':
-          return;
+    const agent = this.opts.agent;
+    switch (frame.kind) {
+      case 'audio_in':
+        this.onAudio(frame);
+        return;
+      case 'dtmf':
+        this.timeline.append('dtmf', { digit: frame.digit });
+        void this.guard('agent.onDtmf', () => agent.onDtmf?.(frame.digit));
+        return;
+      case 'mark': {
+        if (!this.openMarks.delete(frame.name)) return;
+        this.playout.pendingMarks.delete(frame.name);
+        this.resolveMark(frame.name, frame.status ?? 'played');
+        return;
       }
-    } catch (err) {
-      this.fail(frame.kind, err);
+      case 'text':
+        this.timeline.append('user.text', { text: frame.text });
+        void this.guard('agent.onText', () => agent.onText?.(frame.text));
+        return;
+      case 'clear':
+        this.interrupt('client_clear');
+        return;
+      case 'end':
+        this.close('stream_stopped', { detail: frame.reason });
+        return;
+      case 'error':
+        this.timeline.append('provider.error', { code: frame.code, message: frame.message });
+        return;
+      case 'start':
+      case 'event':
+        return;
     }
+  }
+
+  private resolveMark(name: string, status: 'played' | 'cleared'): void {
+    this.timeline.append('mark', { name, status });
+    void this.guard('agent.onMark', () => this.opts.agent.onMark?.(name, status));
   }
 
   private onAudio(frame: AudioInFrame): void {
     this.framesIn++;
-    this.lastMediaAt = Date.now();
+    this.lastMediaAt = this.now();
     const pcm = this.resampleIn(this.decode(frame), frame.sampleRate);
     const event = this.vad.process(pcm);
     const agent = this.opts.agent;
     if (event === 'speech_start') {
       this.timeline.append('user.speech_started');
-      if (this.opts.agentConfig.bargeIn !== false && this.recentlyPlaying()) this.interrupt('barge_in');
-      agent.onSpeechStart?.();
+      void this.guard('agent.onSpeechStart', () => agent.onSpeechStart?.());
     }
-    agent.onAudio?.(pcm, this.vad.speaking || event === 'speech_end');
+    if (this.vad.speaking && !this.bargedThisTurn && this.mayInterrupt()) {
+      if (this.vad.speechMs >= this.interruptMinMs) {
+        this.bargedThisTurn = true;
+        this.interrupt('barge_in');
+      }
+    }
+    if (agent.onAudio) {
+      try {
+        agent.onAudio(pcm, this.vad.speaking || event === 'speech_end');
+      } catch (err) {
+        this.fail('agent.onAudio', err);
+        return;
+      }
+    }
     // Outbound audio due about now rides along with this inbound frame (see Playout.pump).
-    if (this.playout.playing) this.playout.pump(performance.now(), INBOUND_PUMP_EARLY_MS);
+    if (this.playout.playing) this.playout.pump(this.opts.monotonicNow?.() ?? performance.now(), INBOUND_PUMP_EARLY_MS);
     if (event === 'speech_end') {
+      this.bargedThisTurn = false;
       this.turnIndex++;
       const turn = {
         index: this.turnIndex,
@@ -219,8 +356,16 @@ export class CallSession {
         speechMs: turn.durationMs,
         endpointingMs: turn.trailingSilenceMs,
       });
-      agent.onTurnEnd?.(turn);
+      void this.guard('agent.onTurnEnd', () => agent.onTurnEnd?.(turn));
     }
+  }
+
+  /** Whether caller speech may cut off what the agent is saying now. */
+  private mayInterrupt(): boolean {
+    if (this.opts.agentConfig.bargeIn === false) return false;
+    const current = this.speech.current;
+    if (current) return current.allowInterruptions && current.startAt >= 0;
+    return this.playout.playing || this.now() - this.lastPlayoutAt < CLEAR_AFTER_PLAYOUT_MS;
   }
 
   /** Wire bytes → PCM16 at the wire rate, into a reused buffer (a view for aligned L16). */
@@ -242,32 +387,65 @@ export class CallSession {
     return this.inResampler.process(pcm);
   }
 
-  private recentlyPlaying(): boolean {
-    return this.playout.playing || Date.now() - this.lastPlayoutAt < CLEAR_AFTER_PLAYOUT_MS;
-  }
-
   private play(pcm: Int16Array, mark: string | undefined): void {
     if (this.closed) return;
     // One timeline event per utterance: frames streaming in one by one (loopback, streaming TTS)
     // that leave the queue briefly empty between them are still one utterance.
-    if (!this.playout.playing && Date.now() - this.lastPlayoutAt > UTTERANCE_GAP_MS) {
+    if (!this.playout.playing && this.now() - this.lastPlayoutAt > UTTERANCE_GAP_MS) {
       this.timeline.append('agent.speaking', {
         ms: Math.round((pcm.length * 1000) / this.pipelineRate),
         mark,
       });
     }
+    if (mark !== undefined) this.openMarks.add(mark);
     this.playout.enqueue(pcm, mark);
   }
 
-  /** Barge-in: drop queued audio and tell the provider to drop what it buffered, now. */
-  interrupt(reason: string): void {
-    if (this.closed) return;
-    const wasPlaying = this.playout.clear();
-    for (const name of this.playout.pendingMarks) this.clearedMarks.add(name);
+  /** Drops queued audio, resolves every open mark as cleared, clears the provider's buffer. */
+  private clearOutput(): boolean {
+    const dropped: string[] = [];
+    const wasPlaying = this.playout.clear(dropped);
     this.playout.pendingMarks.clear();
+    const open = [...this.openMarks];
+    this.openMarks.clear();
+    for (const name of open) this.resolveMark(name, 'cleared');
     this.opts.transport.send({ kind: 'clear' });
     this.lastPlayoutAt = 0;
-    this.timeline.append('barge_in', { reason, wasPlaying });
+    return wasPlaying;
+  }
+
+  /** Barge-in: cut every utterance, drop queued audio, clear the provider's buffer, now. */
+  interrupt(reason: string): void {
+    if (this.closed) return;
+    const cut = this.speech.interruptAll();
+    const wasPlaying = this.clearOutput();
+    this.timeline.append('barge_in', {
+      reason,
+      wasPlaying,
+      ...(cut?.result ? { playedMs: cut.result.playedMs, playedText: cut.result.playedText } : {}),
+    });
+    if (cut?.result) {
+      const result = cut.result;
+      void this.guard('agent.onInterrupted', () => this.opts.agent.onInterrupted?.(cut, result));
+    }
+  }
+
+  /** A live `say` command from the API. */
+  sayCommand(text: string): void {
+    if (this.closed) return;
+    const agent = this.opts.agent;
+    void this.guard('command.say', () =>
+      agent.onCommandSay ? agent.onCommandSay(text) : this.ctx.say(text, { allowInterruptions: true }).done,
+    );
+  }
+
+  /** A live `transfer` command from the API. */
+  transferCommand(to: string): void {
+    if (this.closed) return;
+    this.ctx.transfer(to).catch((err: unknown) => {
+      this.timeline.append('call.transfer_failed', { to, error: (err as Error)?.message ?? String(err) });
+      this.opts.log.warn({ callId: this.callId, err: (err as Error)?.message }, 'transfer failed');
+    });
   }
 
   /** Ends the call on idle or max duration; the media server calls it about once a second. */
@@ -277,9 +455,29 @@ export class CallSession {
     else if (now - this.lastMediaAt >= this.opts.idleTimeoutMs) this.close('idle_timeout');
   }
 
-  private fail(where: string, err: unknown): void {
-    this.opts.log.error({ callId: this.callId, where, err: (err as Error)?.message }, 'call session error');
-    this.close('error', { detail: where });
+  /**
+   * An agent or provider failed: log it, put it on the timeline, apologise aloud (when there is
+   * a voice and the call is still up) and end the call. Never throws.
+   */
+  fail(where: string, err: unknown): void {
+    if (this.closed || this.failing) return;
+    this.failing = true;
+    const message = (err as Error)?.message ?? String(err);
+    const retryable = (err as { retryable?: boolean })?.retryable ?? false;
+    this.opts.log.error({ callId: this.callId, where, err: message }, 'call session error');
+    this.timeline.append('agent.error', { where, message, retryable });
+    if (!this.opts.tts) {
+      this.close('error', { detail: where });
+      return;
+    }
+    this.speech.interruptAll();
+    this.clearOutput();
+    const apology = this.speech.say(APOLOGY, { allowInterruptions: false });
+    const timer = setTimeout(() => apology.cancel(), APOLOGY_MAX_MS);
+    void apology.done.then(() => {
+      clearTimeout(timer);
+      this.close('error', { detail: where });
+    });
   }
 
   /**
@@ -290,16 +488,21 @@ export class CallSession {
   close(reason: EndReason, opts: { detail?: string; socketClosed?: boolean } = {}): void {
     if (this.closed) return;
     this.closed = true;
+    this.speech.close();
     this.playout.close();
+    this.callAbort.abort();
+    for (const name of [...this.openMarks]) this.timeline.append('mark', { name, status: 'cleared' });
+    this.openMarks.clear();
     try {
       this.opts.agent.close?.(reason);
     } catch (err) {
       this.opts.log.warn({ callId: this.callId, err: (err as Error)?.message }, 'agent close failed');
     }
+    this.vad.close?.();
     this.timeline.append('call.ended', {
       reason,
       detail: opts.detail,
-      durationMs: Date.now() - this.startedAt,
+      durationMs: this.now() - this.startedAt,
       turns: this.turnIndex,
       framesIn: this.framesIn,
       framesOut: this.playout.framesSent,

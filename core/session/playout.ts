@@ -17,6 +17,8 @@ export interface PlayoutOptions {
   maxQueuedMs?: number;
   /** Monotonic time source in ms (default `performance.now`). */
   now?: () => number;
+  /** Told after each frame is sent, with the total samples sent so far (speech tracking). */
+  onAdvance?: (samplesSent: number) => void;
 }
 
 /** Initial ring size: one second. It doubles when more is queued, up to `maxQueuedMs`. */
@@ -57,6 +59,13 @@ export class Playout {
   /** Marks sent and not yet reported back by the provider. */
   readonly pendingMarks = new Set<string>();
   framesSent = 0;
+  /**
+   * The read position in the stream of everything enqueued, in pipeline samples: samples sent,
+   * plus those dropped by `clear` or overflow (monotonic, never re-based like ring positions).
+   */
+  samplesSent = 0;
+  /** Pipeline samples ever queued (monotonic); a position in the stream of everything enqueued. */
+  samplesEnqueued = 0;
   /** Samples dropped because more than `maxQueuedMs` was queued. */
   overflowSamples = 0;
   private readonly onTick = () => {
@@ -97,9 +106,11 @@ export class Playout {
       // At the cap: drop the oldest queued audio to make room.
       const drop = needed - this.ring.length;
       this.read += drop;
+      this.samplesSent += drop;
       this.overflowSamples += drop;
     }
     this.copyIn(src);
+    this.samplesEnqueued += src.length;
     if (mark !== undefined) this.marks.push({ at: this.write, name: mark });
     this.idleTicks = 0;
     const now = this.now();
@@ -133,10 +144,16 @@ export class Playout {
     }
   }
 
-  /** Drops everything queued (barge-in). Returns whether anything was playing. */
-  clear(): boolean {
+  /**
+   * Drops everything queued (barge-in). Returns whether anything was playing; the names of the
+   * marks that were queued and never sent go to `dropped`, so every mark can be resolved.
+   */
+  clear(dropped?: string[]): boolean {
     const was = this.playing;
+    // Unsent samples never reach the caller: count them as sent so positions stay comparable.
+    this.samplesSent += this.write - this.read;
     this.read = this.write;
+    if (dropped) for (const m of this.marks) dropped.push(m.name);
     this.marks.length = 0;
     this.resampler.reset();
     this.stopTicking();
@@ -193,6 +210,7 @@ export class Playout {
       this.copyOut(frame, take);
       if (take < frame.length) frame.fill(0, take);
       this.read += take;
+      this.samplesSent += take;
       this.emitAudio(frame);
     }
     while (this.marks.length > 0 && this.marks[0]!.at <= this.read) {
@@ -200,6 +218,7 @@ export class Playout {
       this.pendingMarks.add(name);
       this.opts.send({ kind: 'mark', name });
     }
+    if (take > 0) this.opts.onAdvance?.(this.samplesSent);
   }
 
   private emitAudio(pipelineFrame: Int16Array): void {

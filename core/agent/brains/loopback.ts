@@ -1,4 +1,4 @@
-import type { Agent, AgentContext } from './agent.ts';
+import type { Agent, AgentContext } from '../agent.ts';
 
 /**
  * A continuous echo, like a switch's echo test: every inbound frame is played straight back,

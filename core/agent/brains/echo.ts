@@ -1,4 +1,4 @@
-import type { Agent, AgentContext, UserTurn } from './agent.ts';
+import type { Agent, AgentContext, UserTurn } from '../agent.ts';
 
 export interface EchoAgentOptions {
   /** Audio kept from before speech was detected, so the first syllable is not lost. */
