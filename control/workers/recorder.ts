@@ -5,25 +5,13 @@ import { keys, type Store, type StreamEntry } from '../../core/store/index.ts';
 import type { Queryable, Sql } from '../db/index.ts';
 import { latencySummary, type RecordedEvent } from '../modules/calls/index.ts';
 import type { CallOutcome, CampaignService } from '../modules/campaigns/index.ts';
-import { Backoff, Stopper } from './loop.ts';
+import { StreamConsumer, type StreamConsumerOptions } from './stream-consumer.ts';
 
-export interface RecorderOptions {
-  /** Consumer group on `keys.events`. Default `recorder`. */
-  group?: string;
-  /** This consumer's name; unique per process. */
-  consumer?: string;
-  /** Entries per read, written in one transaction. Default 100. */
-  batchSize?: number;
-  /** How long a read waits for new entries. Default 500 ms. */
-  blockMs?: number;
-  /** Entries delivered this long ago and never acked belong to a dead consumer: claim them. Default 30 s. */
-  claimIdleMs?: number;
-  /** How often to look for such entries. Default 5 s. */
-  claimEveryMs?: number;
-  /** Backoff between failed attempts (Store or Postgres down). Default 100 ms, doubling to 5 s. */
-  retryMinMs?: number;
-  retryMaxMs?: number;
-}
+/**
+ * The recorder's loop settings (stream-consumer.ts documents each); the group defaults to
+ * `recorder`, a batch is written in one transaction.
+ */
+export interface RecorderOptions extends Partial<Omit<StreamConsumerOptions, 'stream'>> {}
 
 /** One event of core's global stream, parsed (core/session/timeline.ts writes the fields). */
 interface CoreEvent {
@@ -143,15 +131,15 @@ function direction(value: unknown): 'inbound' | 'outbound' | null {
  * written twice, by a retry or by another consumer that claimed it, changes nothing the second
  * time. While Postgres is down the batch is retried with backoff and never acked; if this
  * process dies, another recorder claims its entries once they have been idle `claimIdleMs`.
- * On `call.ended` the call's own timeline stream is copied too, so the record holds every
+ * An event Postgres refuses as data (a NUL, a broken surrogate, a constraint) is isolated by
+ * splitting the batch and, after a few attempts, moved to `dead_letters` and acked, so it
+ * never holds up the events after it (stream-consumer.ts). On `call.ended` the call's own timeline stream is copied too, so the record holds every
  * step, not only the summaries the global stream carries.
  */
 export class Recorder {
   readonly group: string;
   readonly consumer: string;
-  private readonly opts: Required<Omit<RecorderOptions, 'group' | 'consumer'>>;
-  private stopper = new Stopper();
-  private loop: Promise<void> | null = null;
+  private readonly consumerLoop: StreamConsumer;
   /** Events written (including copies that turned out to be known already). */
   recorded = 0;
 
@@ -161,114 +149,26 @@ export class Recorder {
   ) {
     this.group = opts.group ?? 'recorder';
     this.consumer = opts.consumer ?? `recorder-${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
-    this.opts = {
-      batchSize: opts.batchSize ?? 100,
-      blockMs: opts.blockMs ?? 500,
-      claimIdleMs: opts.claimIdleMs ?? 30_000,
-      claimEveryMs: opts.claimEveryMs ?? 5_000,
-      retryMinMs: opts.retryMinMs ?? 100,
-      retryMaxMs: opts.retryMaxMs ?? 5_000,
-    };
+    const { group: _group, consumer: _consumer, ...loop } = opts;
+    this.consumerLoop = new StreamConsumer(
+      { store: deps.store, sql: deps.sql, log: deps.log, handle: (entries) => this.write(entries) },
+      { ...loop, stream: keys.events, group: this.group, consumer: this.consumer },
+    );
   }
 
   /** Starts the loop (again, after a `stop()`); a second call while running does nothing. */
   start(): void {
-    if (this.loop) return;
-    this.stopper = new Stopper();
-    this.loop = this.run().catch((err: unknown) =>
-      this.deps.log.error({ err: (err as Error).message }, 'recorder stopped on an unexpected error'),
-    );
+    this.consumerLoop.start();
   }
 
   /** Stops reading; a batch being written is abandoned unacked (another recorder will claim it). */
   async stop(): Promise<void> {
-    this.stopper.stop();
-    await this.loop;
-    this.loop = null;
+    await this.consumerLoop.stop();
   }
 
-  private async run(): Promise<void> {
-    const { store, log } = this.deps;
-    const backoff = new Backoff(this.opts.retryMinMs, this.opts.retryMaxMs);
-    while (!this.stopper.stopped) {
-      try {
-        await store.createGroup(keys.events, this.group, '0');
-        break;
-      } catch (err) {
-        log.warn({ err: (err as Error).message }, 'recorder cannot reach the event stream, retrying');
-        await this.stopper.sleep(backoff.next());
-      }
-    }
-    let lastClaimAt = 0;
-    while (!this.stopper.stopped) {
-      let entries: StreamEntry[];
-      try {
-        entries = [];
-        if (Date.now() - lastClaimAt >= this.opts.claimEveryMs) {
-          lastClaimAt = Date.now();
-          entries = await store.claimIdle(keys.events, this.group, this.consumer, {
-            minIdleMs: this.opts.claimIdleMs,
-            count: this.opts.batchSize,
-          });
-          if (entries.length > 0) log.info({ count: entries.length }, 'recorder claimed idle events');
-        }
-        if (entries.length === 0) {
-          entries = await store.readGroup(keys.events, this.group, this.consumer, {
-            count: this.opts.batchSize,
-            blockMs: this.opts.blockMs,
-          });
-        }
-        backoff.reset();
-      } catch (err) {
-        if (this.stopper.stopped) break;
-        const message = (err as Error).message;
-        log.warn({ err: message }, 'recorder read failed, retrying');
-        await this.stopper.sleep(backoff.next());
-        // The stream and its group are gone (a flushed Redis): start over from what is there.
-        if (message.includes('NOGROUP'))
-          await store.createGroup(keys.events, this.group, '0').catch(() => {});
-        continue;
-      }
-      if (entries.length === 0) continue;
-      if (!(await this.writeUntilDone(entries))) break;
-      await this.ack(entries);
-    }
-  }
-
-  /** Writes the batch, retrying with backoff until it commits (true) or the recorder stops (false). */
-  private async writeUntilDone(entries: StreamEntry[]): Promise<boolean> {
-    const backoff = new Backoff(this.opts.retryMinMs, this.opts.retryMaxMs);
-    for (;;) {
-      try {
-        await this.write(entries);
-        return true;
-      } catch (err) {
-        if (this.stopper.stopped) return false;
-        const delayMs = backoff.next();
-        this.deps.log.warn(
-          { err: (err as Error).message, entries: entries.length, retryInMs: delayMs },
-          'recorder could not write events, retrying',
-        );
-        await this.stopper.sleep(delayMs);
-        if (this.stopper.stopped) return false;
-      }
-    }
-  }
-
-  private async ack(entries: StreamEntry[]): Promise<void> {
-    const ids = entries.map((e) => e.id);
-    const backoff = new Backoff(this.opts.retryMinMs, this.opts.retryMaxMs);
-    // At least one try even while stopping: the batch is written, the ack is all that is left.
-    for (let attempt = 0; attempt < 5 && (attempt === 0 || !this.stopper.stopped); attempt++) {
-      try {
-        await this.deps.store.ack(keys.events, this.group, ids);
-        return;
-      } catch (err) {
-        this.deps.log.warn({ err: (err as Error).message }, 'recorder ack failed, retrying');
-        await this.stopper.sleep(backoff.next());
-      }
-    }
-    // Unacked entries are claimed again later; writing them twice changes nothing.
+  /** Events Postgres refused as data on every attempt, moved to `dead_letters`. */
+  get deadLettered(): number {
+    return this.consumerLoop.deadLettered;
   }
 
   private async write(entries: StreamEntry[]): Promise<void> {

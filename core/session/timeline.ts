@@ -1,6 +1,7 @@
 import type { Logger } from '../observability/log.ts';
 import { keys } from '../store/keys.ts';
 import type { Store } from '../store/store.ts';
+import { SANITIZE_LIMITS, sanitizeJson, sanitizeText } from '../wire/sanitize.ts';
 
 export interface TimelineOptions {
   callId: string;
@@ -20,6 +21,20 @@ interface Pending {
   fields: Record<string, string>;
   /** Set once the call stream has it, so a retry after a failed global append does not repeat it. */
   wroteCall: boolean;
+}
+
+/** Longest serialised `data` of one event; larger data is replaced by a note saying so. */
+const MAX_DATA_CHARS = 16 * 1024;
+
+/**
+ * `data` as JSON Postgres accepts (defence in depth behind the codecs' sanitiser): every string
+ * cleaned of NUL, C0 controls and lone surrogates and bounded, depth and width bounded, and the
+ * whole bounded. Never throws (cycles, BigInt).
+ */
+export function serializeEventData(data: Record<string, unknown>): string {
+  const json = JSON.stringify(sanitizeJson(data));
+  if (json.length <= MAX_DATA_CHARS) return json;
+  return JSON.stringify({ truncated: true, chars: json.length });
 }
 
 /** Event types that also go to the global stream (call summaries, not every step). */
@@ -48,16 +63,17 @@ export class Timeline {
     return Date.now() - this.startedAt;
   }
 
+  /** Queues one event; `data` is sanitised and bounded before it is serialised (`serializeEventData`). */
   append(type: string, data?: Record<string, unknown>): void {
     const fields: Record<string, string> = {
-      type,
+      type: sanitizeText(type, SANITIZE_LIMITS.key),
       callId: this.opts.callId,
       agentId: this.opts.agentId,
       protocol: this.opts.protocol,
       at: new Date().toISOString(),
       tMs: String(this.elapsedMs),
     };
-    if (data) fields.data = JSON.stringify(data);
+    if (data) fields.data = serializeEventData(data);
     this.queue.push({ type, global: GLOBAL_TYPES.has(type), fields, wroteCall: false });
     const max = this.opts.maxBuffered ?? 1000;
     if (this.queue.length > max) {

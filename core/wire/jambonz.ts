@@ -8,6 +8,7 @@
  * answer with binary L16 at `bidirectionalAudio.sampleRate`, which the codec is built with.
  */
 import type { InboundFrame, OutboundFrame, StartFrame, WireCodec, WireMessage } from './frames.ts';
+import { SANITIZE_LIMITS, sanitizeJson, sanitizeText } from './sanitize.ts';
 import {
   asObject,
   isDtmfDigit,
@@ -105,7 +106,11 @@ export class JambonzCodec implements WireCodec {
         const data = asObject(msg.data);
         return data === null
           ? { kind: 'event', name: 'playDone' }
-          : { kind: 'event', name: 'playDone', data };
+          : {
+              kind: 'event',
+              name: 'playDone',
+              data: sanitizeJson(data, { maxString: SANITIZE_LIMITS.reason, maxDepth: 4 }) as JsonObject,
+            };
       }
       default:
         return null;
@@ -154,10 +159,14 @@ export class JambonzCodec implements WireCodec {
     const params: Record<string, string> = {};
     for (const key of Object.keys(msg)) {
       if (STREAM_FIELDS.has(key)) continue;
-      const text = fieldText(msg[key], CALL_FIELDS.has(key));
-      if (text === undefined) continue;
-      if (CALL_FIELDS.has(key)) call[key] = text;
-      else params[key] = text;
+      const raw = fieldText(msg[key], CALL_FIELDS.has(key));
+      if (raw === undefined) continue;
+      // Metadata reaches the Store and Postgres: cleaned and bounded like every wire string.
+      const name = sanitizeText(key, SANITIZE_LIMITS.key);
+      if (name.length === 0) continue;
+      const text = sanitizeText(raw, SANITIZE_LIMITS.value);
+      if (CALL_FIELDS.has(key)) call[name] = text;
+      else params[name] = text;
     }
 
     this.started = true;

@@ -15,8 +15,8 @@ import type {
   WireCodec,
   WireMessage,
 } from './frames.ts';
+import { cleanString } from './sanitize.ts';
 import {
-  boundedString,
   isDtmfDigit,
   isSafeId,
   type JsonObject,
@@ -33,8 +33,9 @@ export const NATIVE_ENCODINGS: readonly AudioEncoding[] = ['pcm16', 'mulaw'];
 export const NATIVE_DEFAULT_SAMPLE_RATE = 16000;
 export const NATIVE_DEFAULT_ENCODING: AudioEncoding = 'pcm16';
 
-/** Longest typed message (`{"t":"text"}`) and stop reason we accept. */
+/** Longest typed message (`{"t":"text"}`) we accept; longer ones are refused. */
 export const NATIVE_MAX_TEXT = 4096;
+/** Stop reasons are cut to this length (the stop itself is always honoured). */
 const MAX_REASON = 256;
 /** Longest text frame we look at at all: bounds JSON.parse work on hostile input. */
 const MAX_MESSAGE_CHARS = 16 * 1024;
@@ -78,13 +79,16 @@ export class NativeCodec implements WireCodec {
     switch (msg.t) {
       case 'stop': {
         if (msg.reason === undefined) return { kind: 'end' };
-        const reason = boundedString(msg.reason, MAX_REASON);
-        return reason === null ? null : { kind: 'end', reason };
+        if (typeof msg.reason !== 'string') return null;
+        // Cleaned and cut, never refused for its content: the stop itself always stands.
+        const reason = cleanString(msg.reason, MAX_REASON);
+        return reason === null ? { kind: 'end' } : { kind: 'end', reason };
       }
       case 'dtmf':
         return this.parseDtmf(msg);
       case 'text': {
-        const text = boundedString(msg.text, NATIVE_MAX_TEXT);
+        if (typeof msg.text !== 'string' || msg.text.length > NATIVE_MAX_TEXT) return null;
+        const text = cleanString(msg.text, NATIVE_MAX_TEXT);
         return text === null ? null : { kind: 'text', text };
       }
       case 'mark': {

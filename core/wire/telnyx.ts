@@ -10,6 +10,7 @@
  * `timestampMs` through and leaves ordering to the session.
  */
 import type { AudioEncoding, InboundFrame, OutboundFrame, WireCodec, WireMessage } from './frames.ts';
+import { cleanString, SANITIZE_LIMITS, sanitizeText } from './sanitize.ts';
 import {
   asObject,
   decodeBase64Audio,
@@ -141,7 +142,10 @@ export class TelnyxCodec implements WireCodec {
       return {
         kind: 'error',
         code: 'unsupported_encoding',
-        message: `Telnyx media_format [encoding, sample_rate, channels] ${described.slice(0, 200)} is not supported; use PCMU or PCMA at 8000 Hz mono`,
+        message: sanitizeText(
+          `Telnyx media_format [encoding, sample_rate, channels] ${described.slice(0, 200)} is not supported; use PCMU or PCMA at 8000 Hz mono`,
+          SANITIZE_LIMITS.reason,
+        ),
       };
     }
 
@@ -152,7 +156,8 @@ export class TelnyxCodec implements WireCodec {
       userId: start.user_id,
       clientState: start.client_state,
     });
-    if (Array.isArray(start.tags)) call.tags = start.tags.filter((t) => typeof t === 'string').join(',');
+    if (Array.isArray(start.tags))
+      stringFields({ tags: start.tags.filter((t) => typeof t === 'string').join(',') }, call);
 
     this.encoding = encoding;
     this.sampleRate = sampleRate;
@@ -175,11 +180,7 @@ export class TelnyxCodec implements WireCodec {
     const raw = payload?.code;
     const code =
       (typeof raw === 'number' && Number.isInteger(raw)) || isSafeId(raw) ? `telnyx_${raw}` : 'telnyx_error';
-    const detail = payload?.detail ?? payload?.title;
-    return {
-      kind: 'error',
-      code,
-      message: typeof detail === 'string' && detail.length > 0 ? detail.slice(0, 500) : 'Telnyx stream error',
-    };
+    const detail = cleanString(payload?.detail ?? payload?.title, SANITIZE_LIMITS.reason);
+    return { kind: 'error', code, message: detail ?? 'Telnyx stream error' };
   }
 }

@@ -166,7 +166,7 @@ export class TwilioCodec implements WireCodec {
 
     const call = stringFields({ accountSid: start.accountSid });
     if (Array.isArray(start.tracks))
-      call.tracks = start.tracks.filter((t) => typeof t === 'string').join(',');
+      stringFields({ tracks: start.tracks.filter((t) => typeof t === 'string').join(',') }, call);
 
     this.streamSid = streamSid;
     this.mediaPrefix = `{"event":"media","streamSid":"${streamSid}","media":{"payload":"`;

@@ -2,6 +2,7 @@
  * Small, allocation-light helpers shared by the wire codecs. Internal to `core/wire/`: the
  * folder's `index.ts` re-exports only the limits callers may want to configure.
  */
+import { cleanString, SANITIZE_LIMITS, sanitizeText } from './sanitize.ts';
 
 /** Inbound audio frames larger than this are dropped by default (≈680 ms of 48 kHz pcm16). */
 export const MAX_AUDIO_BYTES = 64 * 1024;
@@ -64,7 +65,11 @@ export function toNumber(value: unknown): number | undefined {
   return undefined;
 }
 
-/** Copies string, number and boolean values as strings; other values (objects, null) are skipped. */
+/**
+ * Copies string, number and boolean values as strings; other values (objects, null) are
+ * skipped. Keys and values are sanitised (sanitize.ts) and bounded: they reach the Store and
+ * Postgres as call metadata.
+ */
 export function stringFields(
   source: JsonObject | null,
   target: Record<string, string> = {},
@@ -72,8 +77,12 @@ export function stringFields(
   if (source === null) return target;
   for (const key of Object.keys(source)) {
     const value = source[key];
-    if (typeof value === 'string') target[key] = value;
-    else if (typeof value === 'number' || typeof value === 'boolean') target[key] = String(value);
+    let text: string;
+    if (typeof value === 'string') text = value;
+    else if (typeof value === 'number' || typeof value === 'boolean') text = String(value);
+    else continue;
+    const k = sanitizeText(key, SANITIZE_LIMITS.key);
+    if (k.length > 0) target[k] = sanitizeText(text, SANITIZE_LIMITS.value);
   }
   return target;
 }
@@ -97,7 +106,11 @@ export function encodeBase64(data: Uint8Array): string {
   return view.toString('base64');
 }
 
-/** The mark name if it is acceptable on the wire (1..MAX_MARK_NAME chars), else null. */
+/**
+ * The mark name if it is acceptable on the wire (1..MAX_MARK_NAME chars once sanitised), else
+ * null. Longer names are refused rather than cut: a mark we did not send matches nothing.
+ */
 export function markName(value: unknown): string | null {
-  return boundedString(value, MAX_MARK_NAME);
+  if (typeof value !== 'string' || value.length > MAX_MARK_NAME) return null;
+  return cleanString(value, MAX_MARK_NAME);
 }

@@ -4,6 +4,7 @@ import { connectDatabase, EMBEDDED_POOL_MAX, type Sql } from '../../control/db/i
 import { Recorder } from '../../control/workers/recorder.ts';
 import { parseConfig } from '../../core/config/index.ts';
 import { createLogger } from '../../core/observability/index.ts';
+import { registry } from '../../core/observability/metrics.ts';
 import { Timeline } from '../../core/session/timeline.ts';
 import { keys } from '../../core/store/index.ts';
 import { type Backing, embedded, eventually, postgresAndRedis } from './support.ts';
@@ -135,9 +136,75 @@ describe.each(backings)('Recorder on %s', (_name, makeBacking) => {
     },
   );
 
+  /** Entries Postgres refuses, appended straight to the events stream (no sanitiser on the way). */
+  const poisonEntries = (callId: string): Record<string, string>[] => {
+    const base = { callId, agentId, protocol: 'native', at: new Date().toISOString(), tMs: '5' };
+    return [
+      // jsonb refuses \u0000: "unsupported Unicode escape sequence".
+      {
+        ...base,
+        type: 'call.ended',
+        data: JSON.stringify({ reason: 'stream_stopped', detail: 'bye\u0000' }),
+      },
+      // text refuses a raw NUL byte.
+      { ...base, type: 'call.started\u0000', data: JSON.stringify({ direction: 'inbound' }) },
+      // A lone surrogate cannot be UTF-8 at all.
+      { ...base, type: 'dtmf', data: JSON.stringify({ digit: '\ud800' }) },
+    ];
+  };
+
+  const deadLetters = async (ids: string[]) =>
+    sql<{ entry_id: string; error: string; attempts: number; payload: string; consumer_group: string }[]>`
+      select entry_id, error, attempts, payload, consumer_group from dead_letters
+      where entry_id = any(${ids}::text[]) order by entry_id`;
+
+  it.skipIf(!makeBacking)(
+    'moves events Postgres refuses to dead_letters, and records the events around them',
+    async () => {
+      const before = `before-${crypto.randomUUID()}`;
+      const poisoned = `poison-${crypto.randomUUID()}`;
+      const after = [0, 1, 2].map((i) => `after-${i}-${crypto.randomUUID()}`);
+      const deadBefore = control.recorder!.deadLettered;
+      await callEvents(before);
+      const poisonIds: string[] = [];
+      for (const fields of poisonEntries(poisoned))
+        poisonIds.push(await backing.store.append(keys.events, fields));
+      for (const id of after) await callEvents(id);
+
+      for (const id of [before, ...after]) expect((await recorded(id)).timeline).toHaveLength(5);
+      const letters = await eventually(
+        async () => {
+          const rows = await deadLetters(poisonIds);
+          return rows.length === poisonIds.length ? rows : undefined;
+        },
+        15_000,
+        'poison entries dead-lettered',
+      );
+      expect(letters.map((l) => l.entry_id).sort()).toEqual([...poisonIds].sort());
+      for (const letter of letters) {
+        expect(letter.attempts).toBe(3);
+        expect(letter.consumer_group).toBe('recorder');
+        expect(letter.error).toMatch(/^22/);
+        // The payload is the entry, whole: JSON keeps the NUL and the surrogate as escapes.
+        expect(JSON.parse(letter.payload).callId).toBe(poisoned);
+      }
+      expect(letters.some((l) => JSON.parse(l.payload).type === 'call.started\u0000')).toBe(true);
+      expect(control.recorder!.deadLettered - deadBefore).toBe(poisonIds.length);
+      const metric = (await registry.getMetricsAsJSON()).find(
+        (m) => m.name === 'sipai_stream_dead_letters_total',
+      );
+      const series = metric?.values.find(
+        (v) => v.labels.group === 'recorder' && v.labels.stream === keys.events,
+      );
+      expect(Number(series?.value)).toBeGreaterThanOrEqual(poisonIds.length);
+      await nothingPending();
+    },
+  );
+
   it.skipIf(!makeBacking)(
     'loses nothing while Postgres is down: retries, then writes it all once it is back',
     async () => {
+      const deadBefore = control.recorder!.deadLettered;
       await proxy.cut();
       const ids = [0, 1, 2, 3, 4].map((i) => `down-${i}-${crypto.randomUUID()}`);
       try {
@@ -161,6 +228,11 @@ describe.each(backings)('Recorder on %s', (_name, makeBacking) => {
         ]);
       }
       await nothingPending();
+      // An outage is not bad data: nothing was set aside.
+      expect(control.recorder!.deadLettered).toBe(deadBefore);
+      const [{ n }] = await sql<{ n: number }[]>`
+        select count(*)::int as n from dead_letters where payload like ${'%down-%'}`;
+      expect(n).toBe(0);
     },
   );
 });

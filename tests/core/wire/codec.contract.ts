@@ -15,6 +15,7 @@ import type {
   WireMessage,
   WireProtocol,
 } from '../../../core/wire/index.ts';
+import { sanitizeText } from '../../../core/wire/sanitize.ts';
 
 const FIXTURES = join(import.meta.dirname, '../../fixtures');
 
@@ -169,13 +170,16 @@ export const arbitraryOutboundFrame: fc.Arbitrary<OutboundFrame> = fc.oneof(
 );
 
 /**
- * Mark names a codec must carry: 1-128 UTF-16 code units of any text (64 code points of any
- * plane stay within 128 units), plus plain ASCII names up to the full 128.
+ * Mark names a codec must carry: 1-128 UTF-16 code units of any text without control
+ * characters or lone surrogates (64 code points of any plane stay within 128 units), plus plain
+ * printable ASCII names up to the full 128. Control characters are cleaned out (sanitize.ts).
  */
-export const markNames: fc.Arbitrary<string> = fc.oneof(
-  fc.string({ unit: 'binary', minLength: 1, maxLength: 64 }),
-  fc.string({ minLength: 1, maxLength: 128 }),
-);
+export const markNames: fc.Arbitrary<string> = fc
+  .oneof(
+    fc.string({ unit: 'binary', minLength: 1, maxLength: 64 }),
+    fc.string({ minLength: 1, maxLength: 128 }),
+  )
+  .filter((name) => sanitizeText(name, 128) === name);
 
 /** Every path (list of keys/indices) to a value inside a JSON value, the root included. */
 function paths(value: unknown, prefix: (string | number)[] = []): (string | number)[][] {
