@@ -246,7 +246,15 @@ export default $config({
       runtime: WEBHOOK_RUNTIME,
       timeout: '10 seconds',
       memory: '256 MB',
-      environment: { CORE_INTERNAL_URL: apiUrl, FORWARD_TIMEOUT_MS: '8000' },
+      environment: {
+        CORE_INTERNAL_URL: apiUrl,
+        FORWARD_TIMEOUT_MS: '8000',
+        // Core trusts the forwarded original URL only with this secret (core/lambda.ts).
+        TELEPHONY_FORWARDER_SECRET: secretEnv.TELEPHONY_FORWARDER_SECRET!,
+      },
+      link: secrets
+        .filter(({ spec }) => spec.env === 'TELEPHONY_FORWARDER_SECRET')
+        .map(({ secret }) => secret),
       logging: { retention: s.logRetention },
     });
     const webhooks = new sst.aws.ApiGatewayV2('VoiceWebhooks', {

@@ -1,6 +1,6 @@
 import type { Server } from 'bun';
 import pkg from '../package.json' with { type: 'json' };
-import { sharedRegistry } from './agent/default-registry.ts';
+import { sharedRegistry, stopOfflineProviders } from './agent/default-registry.ts';
 import type { ProviderEnv, ProviderRegistry } from './agent/registry.ts';
 import { safeEqualStrings } from './auth/constant-time.ts';
 import { CallCapacity, keepLeasesAlive, type LeaseKeeper } from './capacity/index.ts';
@@ -80,6 +80,7 @@ export class Core implements Plane {
       tokenSecret: config.REALTIME_WS_SECRET,
       defaultAgentId: config.DEFAULT_AGENT_ID,
       recordTtlMs: ttlMs,
+      endedCallTtlMs: config.TELEPHONY_ENDED_CALL_TTL_SEC * 1000,
       endSession: (callId) => this.media.sessions.get(callId)?.close('provider_hangup'),
     });
     this.media = new MediaServer({
@@ -171,6 +172,7 @@ export class Core implements Plane {
       verify,
       publicBaseUrl: config.PUBLIC_BASE_URL,
       wsBaseUrl,
+      forwarderSecret: config.TELEPHONY_FORWARDER_SECRET,
     });
     const jambonz = new JambonzWebhooks({
       admission: this.admission,
@@ -254,5 +256,6 @@ export class Core implements Plane {
   async drain(graceMs: number): Promise<void> {
     this.opts.log.info({ activeSessions: this.media.activeSessions, graceMs }, 'core draining');
     await this.media.drain(graceMs);
+    stopOfflineProviders();
   }
 }

@@ -2,7 +2,9 @@
  * The voice-webhook Lambda: API Gateway (HTTP API) in front, the core behind (ARCHITECTURE.md,
  * "Processes and entry points"). It forwards each provider webhook to the core unchanged and
  * hands back the core's answer unchanged, so providers see one stable public URL while core
- * nodes come and go. It runs on the Lambda Node.js runtime: only `node:` built-ins and the
+ * nodes come and go. It adds the public URL the provider signed, and the forwarder secret that
+ * makes the core believe it (TELEPHONY_FORWARDER_SECRET); headers a caller sent under those
+ * names are never passed on. It runs on the Lambda Node.js runtime: only `node:` built-ins and the
  * global `fetch` here, no Bun APIs and no imports from the rest of the code base.
  *
  * Event and result shapes: AWS docs, "Create AWS Lambda proxy integrations for HTTP APIs in API
@@ -44,6 +46,11 @@ export interface ForwarderConfig {
   coreUrl: string;
   /** Give up on the core after this long (FORWARD_TIMEOUT_MS); below API Gateway's 30 s cap. */
   timeoutMs: number;
+  /**
+   * TELEPHONY_FORWARDER_SECRET, shared with the core: sent with every forwarded request, it is
+   * what makes the core trust {@link ORIGINAL_URL_HEADER}. Never logged.
+   */
+  forwarderSecret: string;
 }
 
 export const DEFAULT_FORWARD_TIMEOUT_MS = 5_000;
@@ -52,6 +59,10 @@ const MAX_FORWARD_TIMEOUT_MS = 29_000;
 
 /** Tells the core the public URL the provider signed (Twilio signs the full URL it requested). */
 export const ORIGINAL_URL_HEADER = 'x-sipai-original-url';
+/** Proves to the core that a request came through this forwarder (so its original URL is ours). */
+export const FORWARDER_SECRET_HEADER = 'x-sipai-forwarder-secret';
+/** The forwarder secrets accepted, as the core's setting: a header value, so no spaces. */
+const FORWARDER_SECRET_SHAPE = /^\S{16,256}$/;
 
 /**
  * Request headers the core needs: the providers' signature headers (X-Twilio-Signature,
@@ -81,7 +92,10 @@ const DROPPED_RESPONSE_HEADERS = new Set([
 
 const TEXTUAL = /^(?:text\/|application\/(?:json|xml|x-www-form-urlencoded|javascript)|[^;]*\+(?:json|xml))/i;
 
-/** Reads CORE_INTERNAL_URL and FORWARD_TIMEOUT_MS; a bad value throws an error naming it. */
+/**
+ * Reads CORE_INTERNAL_URL, FORWARD_TIMEOUT_MS and TELEPHONY_FORWARDER_SECRET; a bad value throws an
+ * error naming it (never showing the secret).
+ */
 export function configFromEnv(env: Record<string, string | undefined> = process.env): ForwarderConfig {
   const coreUrl = env.CORE_INTERNAL_URL?.trim();
   if (!coreUrl) throw new Error('CORE_INTERNAL_URL is not set: the URL the core answers on inside the VPC');
@@ -104,7 +118,13 @@ export function configFromEnv(env: Record<string, string | undefined> = process.
       );
     }
   }
-  return { coreUrl: coreUrl.replace(/\/+$/, ''), timeoutMs };
+  const forwarderSecret = env.TELEPHONY_FORWARDER_SECRET ?? '';
+  if (!FORWARDER_SECRET_SHAPE.test(forwarderSecret)) {
+    throw new Error(
+      "TELEPHONY_FORWARDER_SECRET must be set to the core's value (16-256 characters without spaces)",
+    );
+  }
+  return { coreUrl: coreUrl.replace(/\/+$/, ''), timeoutMs, forwarderSecret };
 }
 
 /** The URL the provider requested, as it signed it: scheme, public host, raw path and query. */
@@ -135,6 +155,7 @@ export function createForwarder(config: ForwarderConfig): (event: HttpApiEvent) 
     headers['x-forwarded-proto'] = original.proto;
     headers['x-forwarded-host'] = original.host;
     headers[ORIGINAL_URL_HEADER] = original.url;
+    headers[FORWARDER_SECRET_HEADER] = config.forwarderSecret;
     const sourceIp = event.requestContext.http.sourceIp;
     if (sourceIp) headers['x-forwarded-for'] = sourceIp;
     if (event.requestContext.requestId) headers['x-request-id'] = event.requestContext.requestId;

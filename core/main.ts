@@ -2,7 +2,7 @@
  * Core alone, as production runs it (Fargate, port 8081): the Store from REDIS_URL, the
  * realtime and telephony endpoints, drain on SIGTERM.
  */
-import { randomBytes } from 'node:crypto';
+import { warmOfflineProviders } from './agent/default-registry.ts';
 import { Core } from './app.ts';
 import { ConfigError, loadConfig } from './config/index.ts';
 import { createLogger } from './observability/index.ts';
@@ -10,19 +10,19 @@ import { onShutdownSignal, startHttpServer } from './server/index.ts';
 import { connectStore } from './store/index.ts';
 
 try {
-  const generatedSecret = process.env.REALTIME_WS_SECRET ? undefined : randomBytes(24).toString('base64url');
-  const env = generatedSecret ? { ...process.env, REALTIME_WS_SECRET: generatedSecret } : process.env;
-  const config = await loadConfig(env, { defaults: { PORT: '8081' } });
-  const log = createLogger({ level: config.LOG_LEVEL, service: 'core' });
-  if (generatedSecret) {
-    log.warn(
-      {},
-      'REALTIME_WS_SECRET unset: using a random one, so tokens minted by control will not verify here',
-    );
+  const config = await loadConfig(process.env, { defaults: { PORT: '8081' } });
+  // Tokens minted by control (and by other core nodes) verify only with the shared secret: a
+  // node that made up its own would refuse every stream, so it does not boot without one.
+  if (!config.REALTIME_WS_SECRET) {
+    throw new ConfigError([
+      { name: 'REALTIME_WS_SECRET', reason: 'is required by core: the secret control and every core node share' },
+    ]);
   }
+  const log = createLogger({ level: config.LOG_LEVEL, service: 'core' });
   if (!config.REDIS_URL)
     log.warn({}, 'REDIS_URL unset: in-process MemoryStore, this node cannot share calls or leases');
   const store = await connectStore(config, log);
+  warmOfflineProviders();
   const core = new Core({ config, store, log });
   const http = startHttpServer({ port: config.PORT, hostname: config.HOST, plane: core, log });
   log.info({ url: http.url, health: `${http.url}/health` }, 'core listening');

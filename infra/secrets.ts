@@ -31,6 +31,11 @@ export const SECRETS: readonly SecretSpec[] = [
   { name: 'TwilioAccountSid', env: 'TWILIO_ACCOUNT_SID', purpose: 'Twilio REST account' },
   { name: 'TwilioAuthToken', env: 'TWILIO_AUTH_TOKEN', purpose: 'Twilio REST and webhook signatures' },
   { name: 'TelnyxPublicKey', env: 'TELNYX_PUBLIC_KEY', purpose: 'checks Telnyx Ed25519 webhook signatures' },
+  {
+    name: 'TelephonyForwarderSecret',
+    env: 'TELEPHONY_FORWARDER_SECRET',
+    purpose: 'webhook Lambda → core: proves the forwarded original URL (≥ 16 chars, no spaces)',
+  },
   { name: 'AdminApiKey', env: 'ADMIN_API_KEY', purpose: 'bootstrap admin key of the /v1 API' },
   { name: 'OpenaiApiKey', env: 'OPENAI_API_KEY', purpose: 'LLM and TTS' },
   { name: 'DeepgramApiKey', env: 'DEEPGRAM_API_KEY', purpose: 'streaming speech-to-text' },

@@ -243,6 +243,13 @@ export const settings = {
     scope: 'control',
     doc: 'Requests one API key may make per minute (a fixed window counted in the Store, so it holds across control nodes); past it, 429 with Retry-After.',
   }),
+  METRICS_API_KEY: text({
+    scope: 'all',
+    doc: 'When set, `GET /metrics` requires `Authorization: Bearer <this key>` (401 otherwise). Unset: /metrics is open, for scrapers inside the network.',
+    secret: true,
+    pattern: /^\S{16,256}$/,
+    patternText: '16-256 characters without spaces',
+  }),
   PUBLIC_WS_BASE_URL: url({
     protocols: ['ws:', 'wss:'],
     scope: 'core',
@@ -264,8 +271,8 @@ export const settings = {
   }),
   TWILIO_API_BASE_URL: url({
     protocols: ['http:', 'https:'],
-    scope: 'control',
-    doc: 'Twilio REST API base for outbound calls (a regional edge, or a local test server).',
+    scope: 'all',
+    doc: 'Twilio REST API base for outbound calls and transfers (a regional edge, or a local test server).',
     defaultText: 'https://api.twilio.com',
   }),
   JAMBONZ_WEBHOOK_SECRET: text({
@@ -287,10 +294,35 @@ export const settings = {
     scope: 'core',
     doc: 'Telnyx account public key (base64, from the portal): verifies telnyx-signature-ed25519 on TeXML webhooks.',
   }),
+  TELNYX_API_KEY: text({
+    scope: 'core',
+    doc: 'Telnyx API key (Bearer) for Call Control: transfers, and hanging up a Telnyx call when its session ends (unset: such calls stay up until the TeXML `<Pause>` runs out, and core warns at boot).',
+    secret: true,
+  }),
+  TELNYX_API_BASE_URL: url({
+    protocols: ['http:', 'https:'],
+    scope: 'core',
+    doc: 'Telnyx REST API base for Call Control (a local test server in tests).',
+    defaultText: 'https://api.telnyx.com',
+  }),
   TELEPHONY_VERIFY_SIGNATURES: bool({
     def: true,
     scope: 'core',
     doc: 'Verify provider webhook signatures. Setting it to false logs a warning at boot; never do it in production.',
+  }),
+  TELEPHONY_FORWARDER_SECRET: text({
+    scope: 'core',
+    doc: 'Shared with the webhook Lambda, which sends it with every forwarded webhook: only then does core check a Twilio signature against the forwarded public URL (`x-sipai-original-url`). Unset: that header is ignored.',
+    pattern: /^\S{16,256}$/,
+    patternText: '16-256 characters without spaces',
+    secret: true,
+  }),
+  TELEPHONY_ENDED_CALL_TTL_SEC: int({
+    def: 86_400,
+    min: 60,
+    max: 604_800,
+    scope: 'core',
+    doc: "How long core remembers an ended call (and each provider delivery it handled): a call webhook replayed or retried within it is politely refused, a repeated status callback reported once. Cover the providers' retry window.",
   }),
   TELEPHONY_GLOBAL_MAX_CONCURRENCY: int({
     def: 10_000,

@@ -5,7 +5,13 @@ import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import twilio from 'twilio';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { configFromEnv, createForwarder, type HttpApiEvent, ORIGINAL_URL_HEADER } from '../../core/lambda.ts';
+import {
+  configFromEnv,
+  createForwarder,
+  FORWARDER_SECRET_HEADER,
+  type HttpApiEvent,
+  ORIGINAL_URL_HEADER,
+} from '../../core/lambda.ts';
 import { verifyTwilioRequest } from '../../core/telephony/signatures/index.ts';
 
 const run = promisify(execFile);
@@ -14,6 +20,8 @@ const fixturePath = join(root, 'tests/fixtures/lambda/twilio-voice.json');
 const fixture = JSON.parse(readFileSync(fixturePath, 'utf8')) as HttpApiEvent;
 /** The auth token the fixture's X-Twilio-Signature was computed with. */
 const FIXTURE_AUTH_TOKEN = 'fixture-token-1f2e3d4c5b6a79880';
+/** What the Lambda and the core share (TELEPHONY_FORWARDER_SECRET). */
+const FORWARDER_SECRET = 'lambda-forwarder-secret-0123456789';
 const PUBLIC_URL = 'https://voice.sipai.example.com/telephony/twilio/voice?agentId=agt_7Qm2xK&lang=en-US';
 const TWIML =
   '<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url="wss://voice.sipai.example.com/telephony/twilio/stream"><Parameter name="token" value="t.abc"/></Stream></Connect></Response>';
@@ -47,7 +55,10 @@ interface SeenRequest {
   body: Uint8Array;
 }
 
-/** A stand-in core: records what arrives and checks the Twilio signature the way the core will. */
+/**
+ * A stand-in core: records what arrives and checks the Twilio signature the way the core will,
+ * against the forwarded URL only when the forwarder's secret came with it.
+ */
 function startCore(mode: { hang?: boolean; answer?: (seen: SeenRequest) => Response } = {}) {
   const seen: SeenRequest[] = [];
   const hung: (() => void)[] = [];
@@ -67,6 +78,8 @@ function startCore(mode: { hang?: boolean; answer?: (seen: SeenRequest) => Respo
       if (mode.hang) return new Promise<Response>((resolve) => hung.push(() => resolve(new Response(null))));
       if (mode.answer) return mode.answer(entry);
       const params = new URLSearchParams(new TextDecoder().decode(entry.body));
+      if (entry.headers[FORWARDER_SECRET_HEADER] !== FORWARDER_SECRET)
+        return Response.json({ error: { code: 'bad_signature' } }, { status: 403 });
       const verdict = verifyTwilioRequest({
         url: entry.headers[ORIGINAL_URL_HEADER] ?? '',
         signature: entry.headers['x-twilio-signature'],
@@ -99,7 +112,11 @@ describe('voice-webhook Lambda', () => {
 
   it('forwards the recorded Twilio webhook and returns the core TwiML unchanged', async () => {
     core = startCore();
-    const result = await createForwarder({ coreUrl: `${core.url}/`, timeoutMs: 2_000 })(fixture);
+    const result = await createForwarder({
+      coreUrl: `${core.url}/`,
+      timeoutMs: 2_000,
+      forwarderSecret: FORWARDER_SECRET,
+    })(fixture);
     expect(result).toEqual({
       statusCode: 200,
       headers: { 'content-type': 'text/xml; charset=utf-8', 'x-core-node': 'n1' },
@@ -115,6 +132,7 @@ describe('voice-webhook Lambda', () => {
     expect(seen!.headers['x-twilio-signature']).toBe(fixture.headers!['x-twilio-signature']);
     expect(seen!.headers['i-twilio-idempotency-token']).toBe(fixture.headers!['i-twilio-idempotency-token']);
     expect(seen!.headers[ORIGINAL_URL_HEADER]).toBe(PUBLIC_URL);
+    expect(seen!.headers[FORWARDER_SECRET_HEADER]).toBe(FORWARDER_SECRET);
     expect(seen!.headers['x-forwarded-proto']).toBe('https');
     expect(seen!.headers['x-forwarded-host']).toBe('voice.sipai.example.com');
     expect(seen!.headers['x-forwarded-for']).toBe('54.172.60.3');
@@ -123,7 +141,9 @@ describe('voice-webhook Lambda', () => {
 
   it('delivers a signature that verifies at the core only against the original public URL', async () => {
     core = startCore({ answer: () => new Response('ok') });
-    await createForwarder({ coreUrl: core.url, timeoutMs: 2_000 })(fixture);
+    await createForwarder({ coreUrl: core.url, timeoutMs: 2_000, forwarderSecret: FORWARDER_SECRET })(
+      fixture,
+    );
     const [seen] = core.seen;
     const params = Object.fromEntries(new URLSearchParams(new TextDecoder().decode(seen!.body)));
     const signature = seen!.headers['x-twilio-signature']!;
@@ -150,7 +170,11 @@ describe('voice-webhook Lambda', () => {
       body,
       isBase64Encoded: false,
     };
-    const result = await createForwarder({ coreUrl: core.url, timeoutMs: 2_000 })(event);
+    const result = await createForwarder({
+      coreUrl: core.url,
+      timeoutMs: 2_000,
+      forwarderSecret: FORWARDER_SECRET,
+    })(event);
     expect(result.statusCode).toBe(200);
     expect(JSON.parse(result.body)).toEqual([{ verb: 'hangup' }]);
     const [seen] = core.seen;
@@ -166,7 +190,11 @@ describe('voice-webhook Lambda', () => {
           ? Response.json({ error: { code: 'forbidden', message: 'bad signature' } }, { status: 403 })
           : new Response(new Uint8Array([0xff, 0x00, 0x7f]), { headers: { 'content-type': 'audio/basic' } }),
     });
-    const forward = createForwarder({ coreUrl: core.url, timeoutMs: 2_000 });
+    const forward = createForwarder({
+      coreUrl: core.url,
+      timeoutMs: 2_000,
+      forwarderSecret: FORWARDER_SECRET,
+    });
     const refused = await forward(fixture);
     expect(refused.statusCode).toBe(403);
     expect(JSON.parse(refused.body)).toEqual({ error: { code: 'forbidden', message: 'bad signature' } });
@@ -191,7 +219,11 @@ describe('voice-webhook Lambda', () => {
       return true;
     });
     const started = performance.now();
-    const result = await createForwarder({ coreUrl: core.url, timeoutMs: 200 })(fixture);
+    const result = await createForwarder({
+      coreUrl: core.url,
+      timeoutMs: 200,
+      forwarderSecret: FORWARDER_SECRET,
+    })(fixture);
     const elapsed = performance.now() - started;
     vi.restoreAllMocks();
     expect(elapsed).toBeGreaterThanOrEqual(190);
@@ -220,24 +252,62 @@ describe('voice-webhook Lambda', () => {
     core.stop();
     core = undefined;
     vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
-    const result = await createForwarder({ coreUrl: url, timeoutMs: 2_000 })(fixture);
+    const result = await createForwarder({
+      coreUrl: url,
+      timeoutMs: 2_000,
+      forwarderSecret: FORWARDER_SECRET,
+    })(fixture);
     expect(result.statusCode).toBe(503);
     expect(result.headers['retry-after']).toBe('1');
     expect(JSON.parse(result.body).error.code).toBe('core_unavailable');
   });
 
-  it('names the variable when configuration is wrong', () => {
-    expect(() => configFromEnv({})).toThrow(/CORE_INTERNAL_URL/);
-    expect(() => configFromEnv({ CORE_INTERNAL_URL: 'ftp://core' })).toThrow(/CORE_INTERNAL_URL/);
+  it('does not pass on a forwarder secret or original URL a caller sent, only its own', async () => {
+    core = startCore();
+    const forged = {
+      ...fixture,
+      headers: {
+        ...fixture.headers,
+        [FORWARDER_SECRET_HEADER]: 'guessed-secret-0123456789abcdef',
+        [ORIGINAL_URL_HEADER]: 'https://elsewhere.example/telephony/twilio/voice',
+      },
+    };
+    await createForwarder({ coreUrl: core.url, timeoutMs: 2_000, forwarderSecret: FORWARDER_SECRET })(forged);
+    expect(core.seen[0]!.headers[FORWARDER_SECRET_HEADER]).toBe(FORWARDER_SECRET);
+    expect(core.seen[0]!.headers[ORIGINAL_URL_HEADER]).toBe(PUBLIC_URL);
+  });
+
+  it('names the variable when configuration is wrong, never showing the secret', () => {
+    const secret = { TELEPHONY_FORWARDER_SECRET: FORWARDER_SECRET };
+    expect(() => configFromEnv({ ...secret })).toThrow(/CORE_INTERNAL_URL/);
+    expect(() => configFromEnv({ ...secret, CORE_INTERNAL_URL: 'ftp://core' })).toThrow(/CORE_INTERNAL_URL/);
     expect(() =>
-      configFromEnv({ CORE_INTERNAL_URL: 'http://core:8081', FORWARD_TIMEOUT_MS: '30000' }),
+      configFromEnv({ ...secret, CORE_INTERNAL_URL: 'http://core:8081', FORWARD_TIMEOUT_MS: '30000' }),
     ).toThrow(/FORWARD_TIMEOUT_MS/);
-    expect(() => configFromEnv({ CORE_INTERNAL_URL: 'http://core:8081', FORWARD_TIMEOUT_MS: '5s' })).toThrow(
-      /FORWARD_TIMEOUT_MS/,
+    expect(() =>
+      configFromEnv({ ...secret, CORE_INTERNAL_URL: 'http://core:8081', FORWARD_TIMEOUT_MS: '5s' }),
+    ).toThrow(/FORWARD_TIMEOUT_MS/);
+    expect(() => configFromEnv({ CORE_INTERNAL_URL: 'http://core:8081' })).toThrow(
+      /TELEPHONY_FORWARDER_SECRET/,
     );
-    expect(configFromEnv({ CORE_INTERNAL_URL: 'http://core:8081/' })).toEqual({
+    const short = 'too-short-secret';
+    expect(() =>
+      configFromEnv({ CORE_INTERNAL_URL: 'http://core:8081', TELEPHONY_FORWARDER_SECRET: short.slice(1) }),
+    ).toThrow(/TELEPHONY_FORWARDER_SECRET/);
+    try {
+      configFromEnv({
+        CORE_INTERNAL_URL: 'http://core:8081',
+        TELEPHONY_FORWARDER_SECRET: 'with space 0123456789',
+      });
+      expect.unreachable('a secret with a space is refused');
+    } catch (err) {
+      expect((err as Error).message).toMatch(/TELEPHONY_FORWARDER_SECRET/);
+      expect((err as Error).message).not.toContain('with space');
+    }
+    expect(configFromEnv({ ...secret, CORE_INTERNAL_URL: 'http://core:8081/' })).toEqual({
       coreUrl: 'http://core:8081',
       timeoutMs: 5_000,
+      forwarderSecret: FORWARDER_SECRET,
     });
   });
 
@@ -309,7 +379,11 @@ describe('voice-webhook Lambda', () => {
       const { stdout: version } = await run(node, ['-p', 'process.versions.bun ?? process.version']);
       // Lambda's Node runtimes are 20 and newer.
       expect(Number(/^v(\d+)\./.exec(version.trim())?.[1])).toBeGreaterThanOrEqual(20);
-      const { result } = await invokeWithNode({ CORE_INTERNAL_URL: core.url, FORWARD_TIMEOUT_MS: '3000' });
+      const { result } = await invokeWithNode({
+        CORE_INTERNAL_URL: core.url,
+        FORWARD_TIMEOUT_MS: '3000',
+        TELEPHONY_FORWARDER_SECRET: FORWARDER_SECRET,
+      });
       expect(result).toEqual({
         statusCode: 200,
         headers: { 'content-type': 'text/xml; charset=utf-8', 'x-core-node': 'n1' },
@@ -325,6 +399,7 @@ describe('voice-webhook Lambda', () => {
       const { result, logs } = await invokeWithNode({
         CORE_INTERNAL_URL: core.url,
         FORWARD_TIMEOUT_MS: '300',
+        TELEPHONY_FORWARDER_SECRET: FORWARDER_SECRET,
       });
       expect(result.statusCode).toBe(503);
       expect(result.headers['retry-after']).toBe('1');

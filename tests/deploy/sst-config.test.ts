@@ -22,6 +22,7 @@ const SECRET_ENV: Record<string, string> = {
   TWILIO_ACCOUNT_SID: 'TwilioAccountSid',
   TWILIO_AUTH_TOKEN: 'TwilioAuthToken',
   TELNYX_PUBLIC_KEY: 'TelnyxPublicKey',
+  TELEPHONY_FORWARDER_SECRET: 'TelephonyForwarderSecret',
   ADMIN_API_KEY: 'AdminApiKey',
   OPENAI_API_KEY: 'OpenaiApiKey',
   DEEPGRAM_API_KEY: 'DeepgramApiKey',
@@ -195,6 +196,9 @@ describe.each(['staging', 'production'] as const)('sst.config.ts on stage %s', (
     expect(fn.inputs).toMatchObject({ runtime: 'nodejs22.x', handler: 'core/lambda.handler' });
     const variables = (fn.inputs.environment as { variables: Record<string, string> }).variables;
     expect(variables.CORE_INTERNAL_URL).toBe(`https://${apiHost}`);
+    // The secret that makes core trust the forwarded original URL: the same value core gets.
+    expect(variables.TELEPHONY_FORWARDER_SECRET).toBe(fakeSecretValue('TelephonyForwarderSecret'));
+    expect(envOf(run(), 'Core').TELEPHONY_FORWARDER_SECRET).toBe(fakeSecretValue('TelephonyForwarderSecret'));
   });
 
   it('scales core on CPU and on live calls per task, and control on requests per target', () => {

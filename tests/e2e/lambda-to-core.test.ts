@@ -12,6 +12,7 @@ import { keys, MemoryStore } from '../../core/store/index.ts';
 /** The auth token the recorded event's X-Twilio-Signature was made with (see tests/core/lambda.test.ts). */
 const FIXTURE_AUTH_TOKEN = 'fixture-token-1f2e3d4c5b6a79880';
 const WS_SECRET = 'lambda-e2e-secret-0123456789';
+const FORWARDER_SECRET = 'lambda-e2e-forwarder-secret-01234';
 const event = JSON.parse(
   readFileSync(new URL('../fixtures/lambda/twilio-voice.json', import.meta.url), 'utf8'),
 ) as HttpApiEvent;
@@ -29,6 +30,7 @@ describe('voice-webhook Lambda in front of a running core', () => {
       PUBLIC_BASE_URL: 'https://core.internal.example',
       REALTIME_WS_SECRET: WS_SECRET,
       TWILIO_AUTH_TOKEN: FIXTURE_AUTH_TOKEN,
+      TELEPHONY_FORWARDER_SECRET: FORWARDER_SECRET,
       LOG_LEVEL: 'silent',
     });
     const log = createLogger({ level: 'silent', service: 'test' });
@@ -43,7 +45,11 @@ describe('voice-webhook Lambda in front of a running core', () => {
   });
 
   it('returns the core’s TwiML unchanged, with the signature still valid through the hop', async () => {
-    const forward = createForwarder({ coreUrl: http.url, timeoutMs: 3000 });
+    const forward = createForwarder({
+      coreUrl: http.url,
+      timeoutMs: 3000,
+      forwarderSecret: FORWARDER_SECRET,
+    });
     const direct = await fetch(`${http.url}/telephony/twilio/voice?${event.rawQueryString}`, {
       method: 'POST',
       headers: {
@@ -54,6 +60,25 @@ describe('voice-webhook Lambda in front of a running core', () => {
     });
     // Straight to the core, the URL differs from the one Twilio signed: rejected.
     expect(direct.status).toBe(403);
+    // Claiming the signed URL without the forwarder's secret: the same.
+    const forged = await fetch(`${http.url}/telephony/twilio/voice?${event.rawQueryString}`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        'x-twilio-signature': event.headers?.['x-twilio-signature'] ?? '',
+        'x-sipai-original-url': `https://voice.sipai.example.com/telephony/twilio/voice?${event.rawQueryString}`,
+      },
+      body: Buffer.from(event.body!, 'base64'),
+    });
+    expect(forged.status).toBe(403);
+    // A forwarder with another secret is no better.
+    const impostor = await createForwarder({
+      coreUrl: http.url,
+      timeoutMs: 3000,
+      forwarderSecret: 'not-the-core-forwarder-secret-0000',
+    })(event);
+    expect(impostor.statusCode).toBe(403);
+    expect(await store.leaseCount('global')).toBe(0);
 
     const result = await forward(event);
     expect(result.statusCode).toBe(200);
@@ -72,7 +97,11 @@ describe('voice-webhook Lambda in front of a running core', () => {
   });
 
   it('passes the core’s 403 back when a byte of the body changed on the way', async () => {
-    const forward = createForwarder({ coreUrl: http.url, timeoutMs: 3000 });
+    const forward = createForwarder({
+      coreUrl: http.url,
+      timeoutMs: 3000,
+      forwarderSecret: FORWARDER_SECRET,
+    });
     const body = Buffer.from(event.body!, 'base64').toString().replace('To=', 'To=%2B1');
     const result = await forward({ ...event, body: Buffer.from(body).toString('base64') });
     expect(result.statusCode).toBe(403);

@@ -4,6 +4,7 @@ import type { CallCapacity, CapacityScope } from '../../capacity/index.ts';
 import type { Logger } from '../../observability/log.ts';
 import { keys } from '../../store/keys.ts';
 import type { Store } from '../../store/store.ts';
+import { DEFAULT_ENDED_CALL_TTL_MS, ReplayGuard } from './replay-guard.ts';
 
 export type Provider = 'twilio' | 'jambonz' | 'telnyx';
 
@@ -38,6 +39,8 @@ export interface CallRecord {
 export type Admission =
   | { ok: true; agentId: string; token: string; sampleRate: number }
   | { ok: false; reason: 'no_route' | 'unknown_agent' }
+  /** The call already ended (a replayed or late call webhook): refused, nothing taken. */
+  | { ok: false; reason: 'ended' }
   | { ok: false; reason: 'at_capacity'; scope: CapacityScope; count: number; limit: number };
 
 /** Stream tokens are short-lived: the provider opens the socket right after our answer. */
@@ -53,6 +56,11 @@ export interface AdmissionOptions {
   recordTtlMs: number;
   /** Ends a live session of the call on this node, if there is one. */
   endSession?: (callId: string) => void;
+  /**
+   * How long ended calls and handled deliveries are remembered (TELEPHONY_ENDED_CALL_TTL_SEC ×
+   * 1000): replays within it are refused. Default: a day.
+   */
+  endedCallTtlMs?: number;
 }
 
 /** Call states, in any provider's words, after which the call is over. */
@@ -64,13 +72,21 @@ const FINAL_STATUSES = new Set(['completed', 'busy', 'failed', 'no-answer', 'can
  * the call, and mint the token that binds the media stream to it. A refusal takes nothing.
  */
 export class CallAdmission {
-  constructor(private readonly opts: AdmissionOptions) {}
+  /** The agent of calls no number routes and no request names (`DEFAULT_AGENT_ID`, or set at boot). */
+  defaultAgentId: string | undefined;
+
+  constructor(private readonly opts: AdmissionOptions) {
+    this.defaultAgentId = opts.defaultAgentId;
+  }
 
   async admit(call: OfferedCall): Promise<Admission> {
-    const agentId = call.agentId ?? (await this.routedAgent(call.to)) ?? this.opts.defaultAgentId;
+    const agentId = call.agentId ?? (await this.routedAgent(call.to)) ?? this.defaultAgentId;
     if (!agentId) return { ok: false, reason: 'no_route' };
     const config = await loadAgentConfig(this.opts.store, agentId);
     if (!config) return { ok: false, reason: 'unknown_agent' };
+    // A replay of the webhook of a call that ended must not take its slots again.
+    const ids = { callId: call.callId, provider: call.provider, providerCallId: call.providerCallId };
+    if (await this.replays.hasEnded(ids)) return { ok: false, reason: 'ended' };
     const maxConcurrent = (config as { maxConcurrentCalls?: number }).maxConcurrentCalls;
     const leased = await this.opts.capacity.admit(call.callId, {
       agentId,
@@ -97,6 +113,11 @@ export class CallAdmission {
       admittedAt: new Date().toISOString(),
     };
     await this.opts.store.set(keys.call(call.callId), JSON.stringify(record), this.opts.recordTtlMs);
+    // The call may have ended while we leased (end marks first, then releases): give it all back.
+    if (await this.replays.hasEnded(ids)) {
+      await this.end(call.callId);
+      return { ok: false, reason: 'ended' };
+    }
     const token = mintToken(
       this.opts.tokenSecret,
       // The provider names the stream by its own call id: the token says which one it may be.
@@ -118,30 +139,62 @@ export class CallAdmission {
     }
   }
 
+  /** Ended calls and handled deliveries, remembered so a replayed webhook has no effect. */
+  get replays(): ReplayGuard {
+    this.guard ??= new ReplayGuard(this.opts.store, this.opts.endedCallTtlMs ?? DEFAULT_ENDED_CALL_TTL_MS);
+    return this.guard;
+  }
+
+  private guard: ReplayGuard | undefined;
+
   /**
-   * The provider says the call is over: free its leases (exactly once, whichever end path
-   * gets there first) and forget it. Returns whether this call released anything.
+   * The call is over (the provider says so, or its stream ended): remember it as ended, so a
+   * replayed call webhook cannot admit it again, then free its leases (exactly once, whichever
+   * end path gets there first) and forget it. Returns whether this call released anything.
    */
-  async end(callId: string): Promise<boolean> {
+  async end(callId: string, ids?: { provider: Provider; providerCallId: string }): Promise<boolean> {
+    const record = await this.readRecord(callId);
+    const provider = record?.provider ?? ids?.provider;
+    const providerCallId = record?.providerCallId ?? ids?.providerCallId;
+    await this.replays.markEnded({ callId, provider, providerCallId });
     const released = await this.opts.capacity.release(callId);
     await this.opts.store.del(keys.call(callId));
     return released;
   }
 
   /**
-   * A provider status callback, as a `call.status` event on the global stream: the only news
-   * control gets of a call that never reached a session (busy, no-answer, failed).
-   */
-  /**
    * A provider's status callback, whichever provider: a final state frees the call's leases
-   * and ends its session here; every state goes to the event stream for control.
+   * and ends its session here; each state of a call goes once to the event stream, the only
+   * news control gets of a call that never reached a session (busy, no-answer, failed). A
+   * retried or replayed callback changes nothing and reports nothing.
    */
   async statusChanged(update: StatusUpdate): Promise<void> {
     if (FINAL_STATUSES.has(update.status)) {
-      await this.end(update.callId);
+      await this.end(update.callId, { provider: update.provider, providerCallId: update.providerCallId });
       this.opts.endSession?.(update.callId);
     }
-    if (update.status) await this.reportStatus(update);
+    if (!update.status) return;
+    const claim = await this.replays.claim(
+      `status:${update.provider}:${update.providerCallId || update.callId}:${update.status}`,
+    );
+    if (!claim) return;
+    try {
+      await this.reportStatus(update);
+    } catch (err) {
+      // Let the provider's retry report it.
+      await claim.undo().catch(() => {});
+      throw err;
+    }
+  }
+
+  private async readRecord(callId: string): Promise<CallRecord | null> {
+    const raw = await this.opts.store.get(keys.call(callId));
+    if (!raw) return null;
+    try {
+      return JSON.parse(raw) as CallRecord;
+    } catch {
+      return null;
+    }
   }
 
   private async reportStatus(update: StatusUpdate): Promise<void> {

@@ -1,12 +1,54 @@
 /** Small HTTP helpers the webhook handlers share. */
+import { safeEqualStrings } from '../../auth/constant-time.ts';
+import { FORWARDER_SECRET_HEADER, ORIGINAL_URL_HEADER } from '../../lambda.ts';
 
-/** The URL the provider requested, as it signed it: behind the Lambda, the forwarded public URL. */
-export function signedUrl(req: Request, url: URL, publicBaseUrl: string): string[] {
+/**
+ * Whether the request came through our webhook Lambda: it carries the forwarder secret
+ * (TELEPHONY_FORWARDER_SECRET), compared in constant time. Without a configured secret, never.
+ */
+export function fromForwarder(req: Request, forwarderSecret: string | undefined): boolean {
+  if (!forwarderSecret) return false;
+  const given = req.headers.get(FORWARDER_SECRET_HEADER);
+  return given !== null && safeEqualStrings(given, forwarderSecret);
+}
+
+/**
+ * The URLs the provider may have signed, most likely first: behind the Lambda, the public URL it
+ * forwards in `x-sipai-original-url` (honoured only from the forwarder, and only for the path
+ * actually requested); then our public base URL with the path and query requested. Anyone may
+ * send the header, so without the forwarder secret it would let one captured signature pass
+ * for any query string.
+ */
+export function signedUrlCandidates(
+  req: Request,
+  url: URL,
+  publicBaseUrl: string,
+  forwarderSecret: string | undefined,
+): string[] {
   const candidates: string[] = [];
-  const forwarded = req.headers.get('x-sipai-original-url');
-  if (forwarded) candidates.push(forwarded);
+  const forwarded = req.headers.get(ORIGINAL_URL_HEADER);
+  if (forwarded && fromForwarder(req, forwarderSecret) && pathOf(forwarded) === url.pathname) {
+    candidates.push(forwarded);
+  }
   candidates.push(`${publicBaseUrl}${url.pathname}${url.search}`);
   return candidates;
+}
+
+/** The query of a full URL, as parameters (empty when it has none or does not parse). */
+export function queryOf(fullUrl: string): URLSearchParams {
+  try {
+    return new URL(fullUrl).searchParams;
+  } catch {
+    return new URLSearchParams();
+  }
+}
+
+function pathOf(fullUrl: string): string | null {
+  try {
+    return new URL(fullUrl).pathname;
+  } catch {
+    return null;
+  }
 }
 
 export function xml(body: string, status = 200): Response {

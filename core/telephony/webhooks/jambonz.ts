@@ -17,7 +17,9 @@ type Verb = Record<string, unknown>;
  * Jambonz's call webhook and call-status hook. An admitted call gets a `listen` verb that opens
  * bidirectional streaming audio back to core at the agent's rate (8 or 16 kHz), with the stream
  * token in its metadata, then `hangup` when the stream ends. A refusal is `sip:decline`: 503 when
- * at capacity, 404 for an unknown number (an outbound leg, already answered, is hung up).
+ * at capacity, 486 for a call that already ended (a replayed webhook), 404 for an unknown number
+ * (an outbound leg, already answered, is hung up). Our call, agent and campaign ids come only
+ * from the call's `customerData`, inside the signed body (we set it as the REST `tag`).
  * Source: jambonz docs, "listen" and "sip:decline" verbs, and webhook signing.
  */
 export class JambonzWebhooks {
@@ -82,7 +84,9 @@ export class JambonzWebhooks {
         ? [{ verb: 'hangup' }]
         : admission.reason === 'at_capacity'
           ? [{ verb: 'sip:decline', status: 503, reason: 'Service Unavailable' }]
-          : [{ verb: 'sip:decline', status: 404, reason: 'Not Found' }];
+          : admission.reason === 'ended'
+            ? [{ verb: 'sip:decline', status: 486, reason: 'Busy Here' }]
+            : [{ verb: 'sip:decline', status: 404, reason: 'Not Found' }];
     }
     return Response.json(verbs);
   }

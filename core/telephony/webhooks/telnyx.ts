@@ -18,7 +18,9 @@ export interface TelnyxWebhookOptions {
  * Telnyx TeXML voice webhook and status callback (TwiML-compatible form posts, signed with
  * Ed25519). An admitted call gets `<Start><Stream bidirectionalMode="rtp">` plus a long
  * `<Pause>`; the stream token rides in the stream URL because Telnyx's stream `start` names the
- * call by its call_control_id, not the TeXML CallSid we admitted. Full house: `<Reject reason="busy"/>`.
+ * call by its call_control_id, not the TeXML CallSid we admitted. Full house, or a call that
+ * already ended (a replayed webhook): `<Reject reason="busy"/>`. Telnyx signs the body only, not
+ * the URL, so nothing in the query chooses the agent or campaign: the called number's route does.
  * Source: Telnyx TeXML `<Stream>` docs (bidirectionalMode, bidirectionalCodec).
  */
 export class TelnyxWebhooks {
@@ -45,19 +47,19 @@ export class TelnyxWebhooks {
     if (params instanceof Response) return params;
     const callSid = params.CallSid;
     if (!callSid) return badRequest('missing_field', 'CallSid is required');
+    if (url.searchParams.has('agentId') || url.searchParams.has('campaignId')) {
+      this.opts.log.warn({ callId: callSid, provider: 'telnyx' }, 'unsigned webhook query ignored');
+    }
     const admission = await this.opts.admission.admit({
       provider: 'telnyx',
       callId: callSid,
       to: params.To ?? '',
       from: params.From ?? '',
-      agentId: url.searchParams.get('agentId') ?? undefined,
-      campaignId: url.searchParams.get('campaignId') ?? undefined,
     });
     if (!admission.ok) {
       this.opts.log.info({ callId: callSid, provider: 'telnyx', reason: admission.reason }, 'call rejected');
-      return xml(
-        `<Response><Reject reason="${admission.reason === 'at_capacity' ? 'busy' : 'rejected'}"/></Response>`,
-      );
+      const busy = admission.reason === 'at_capacity' || admission.reason === 'ended';
+      return xml(`<Response><Reject reason="${busy ? 'busy' : 'rejected'}"/></Response>`);
     }
     const streamUrl = `${this.opts.wsBaseUrl}/telephony/telnyx/stream?token=${encodeURIComponent(admission.token)}`;
     return xml(

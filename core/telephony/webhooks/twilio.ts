@@ -1,7 +1,7 @@
 import type { Logger } from '../../observability/log.ts';
 import { verifyTwilioRequest } from '../signatures/twilio.ts';
 import type { CallAdmission } from './admission.ts';
-import { attr, badRequest, forbidden, formParams, signedUrl, xml } from './http.ts';
+import { attr, badRequest, forbidden, formParams, queryOf, signedUrlCandidates, xml } from './http.ts';
 
 export interface TwilioWebhookOptions {
   admission: CallAdmission;
@@ -10,20 +10,39 @@ export interface TwilioWebhookOptions {
   verify: boolean;
   publicBaseUrl: string;
   wsBaseUrl: string;
-  /** Ends a live session of this call wherever it runs (status callback). */
+  /**
+   * TELEPHONY_FORWARDER_SECRET: a request carrying it came through the webhook Lambda, whose
+   * `x-sipai-original-url` is then the URL Twilio signed. Unset: that header is ignored.
+   */
+  forwarderSecret?: string;
 }
+
+/** A verified Twilio webhook: its form (or JSON) fields, and the query of the URL Twilio signed. */
+interface TwilioDelivery {
+  params: Record<string, string>;
+  /** Only this query may name our call, agent or campaign: the signature covers it. */
+  signedQuery: URLSearchParams;
+}
+
+/** Twilio's retry marker: the same value on every delivery attempt of one webhook. */
+const IDEMPOTENCY_HEADER = 'i-twilio-idempotency-token';
+/** Twilio's tokens are short; a longer one is not Twilio's and is not remembered. */
+const MAX_IDEMPOTENCY_TOKEN_LENGTH = 256;
 
 /**
  * Twilio's voice webhook and status callback. The voice webhook answers with TwiML that
  * connects a two-way Media Stream back to core (`<Connect><Stream>`: `<Start>` would be
- * one-way) carrying the stream token as a `<Parameter>`; a full house gets
- * `<Reject reason="busy"/>`, never an error. Source: Twilio TwiML `<Stream>` and `<Reject>` docs.
+ * one-way) carrying the stream token as a `<Parameter>`; a full house, or a call that already
+ * ended (a replayed webhook), gets `<Reject reason="busy"/>`, never an error. Calls we placed
+ * carry `callId`, `agentId` and `campaignId` in the URL Twilio signs: they are read from the
+ * URL the signature verified against, never from an unsigned one.
+ * Source: Twilio TwiML `<Stream>` and `<Reject>` docs, and "Webhooks security".
  */
 export class TwilioWebhooks {
   constructor(private readonly opts: TwilioWebhookOptions) {}
 
-  /** Parses and verifies; returns the form fields, or the 400/403 to answer. */
-  private async read(req: Request, url: URL): Promise<Record<string, string> | Response> {
+  /** Parses and verifies; returns the delivery, or the 400/403 to answer. */
+  private async read(req: Request, url: URL): Promise<TwilioDelivery | Response> {
     const raw = await req.text();
     const isJson = (req.headers.get('content-type') ?? '').includes('json');
     let params: Record<string, string> = {};
@@ -34,44 +53,45 @@ export class TwilioWebhooks {
         return badRequest('malformed_body', 'body is not valid JSON');
       }
     } else params = formParams(raw);
-    if (this.opts.verify) {
-      const signature = req.headers.get('x-twilio-signature');
-      const ok = signedUrl(req, url, this.opts.publicBaseUrl).some(
-        (candidate) =>
-          verifyTwilioRequest({
-            url: candidate,
-            signature,
-            authTokens: this.opts.authTokens,
-            ...(isJson ? { rawBody: raw } : { params: new URLSearchParams(raw) }),
-          }).ok,
-      );
-      if (!ok) return forbidden(signature ? 'mismatch' : 'missing');
-    }
-    return params;
+    // Signatures off (development only): nothing is authenticated, the query included.
+    if (!this.opts.verify) return { params, signedQuery: url.searchParams };
+    const signature = req.headers.get('x-twilio-signature');
+    const candidates = signedUrlCandidates(req, url, this.opts.publicBaseUrl, this.opts.forwarderSecret);
+    const signed = candidates.find(
+      (candidate) =>
+        verifyTwilioRequest({
+          url: candidate,
+          signature,
+          authTokens: this.opts.authTokens,
+          ...(isJson ? { rawBody: raw } : { params: new URLSearchParams(raw) }),
+        }).ok,
+    );
+    if (signed === undefined) return forbidden(signature ? 'mismatch' : 'missing');
+    return { params, signedQuery: queryOf(signed) };
   }
 
   /** `POST /telephony/twilio/voice` */
   async voice(req: Request, url: URL): Promise<Response> {
-    const params = await this.read(req, url);
-    if (params instanceof Response) return params;
+    const delivery = await this.read(req, url);
+    if (delivery instanceof Response) return delivery;
+    const { params, signedQuery } = delivery;
     const callSid = params.CallSid;
     if (!callSid) return badRequest('missing_field', 'CallSid is required');
-    // Calls we place carry our call id in the (signed) URL; inbound calls are known by their sid.
-    const callId = url.searchParams.get('callId') || callSid;
+    // Calls we place carry our call id in the signed URL; inbound calls are known by their sid.
+    const callId = signedQuery.get('callId') || callSid;
     const admission = await this.opts.admission.admit({
       provider: 'twilio',
       callId,
       providerCallId: callSid,
       to: params.To ?? params.Called ?? '',
       from: params.From ?? params.Caller ?? '',
-      agentId: url.searchParams.get('agentId') ?? undefined,
-      campaignId: url.searchParams.get('campaignId') ?? undefined,
+      agentId: signedQuery.get('agentId') || undefined,
+      campaignId: signedQuery.get('campaignId') || undefined,
     });
     if (!admission.ok) {
       this.opts.log.info({ callId, provider: 'twilio', reason: admission.reason }, 'call rejected');
-      return xml(
-        `<Response><Reject reason="${admission.reason === 'at_capacity' ? 'busy' : 'rejected'}"/></Response>`,
-      );
+      const busy = admission.reason === 'at_capacity' || admission.reason === 'ended';
+      return xml(`<Response><Reject reason="${busy ? 'busy' : 'rejected'}"/></Response>`);
     }
     const streamUrl = `${this.opts.wsBaseUrl}/telephony/twilio/stream`;
     return xml(
@@ -82,20 +102,35 @@ export class TwilioWebhooks {
     );
   }
 
-  /** `POST /telephony/twilio/status` */
+  /**
+   * `POST /telephony/twilio/status`. A delivery Twilio retries carries the same idempotency
+   * token: only the first one is handled (given back if handling it fails, for the next retry).
+   */
   async status(req: Request, url: URL): Promise<Response> {
-    const params = await this.read(req, url);
-    if (params instanceof Response) return params;
+    const delivery = await this.read(req, url);
+    if (delivery instanceof Response) return delivery;
+    const { params, signedQuery } = delivery;
     const callSid = params.CallSid;
     if (!callSid) return new Response(null, { status: 204 });
-    const callId = url.searchParams.get('callId') || callSid;
-    await this.opts.admission.statusChanged({
-      provider: 'twilio',
-      callId,
-      providerCallId: callSid,
-      status: params.CallStatus ?? '',
-      agentId: url.searchParams.get('agentId') || undefined,
-    });
+    const idempotencyToken = req.headers.get(IDEMPOTENCY_HEADER);
+    const claim =
+      idempotencyToken && idempotencyToken.length <= MAX_IDEMPOTENCY_TOKEN_LENGTH
+        ? await this.opts.admission.replays.claim(`twilio:${idempotencyToken}`)
+        : undefined;
+    if (claim === null) return new Response(null, { status: 204 });
+    const callId = signedQuery.get('callId') || callSid;
+    try {
+      await this.opts.admission.statusChanged({
+        provider: 'twilio',
+        callId,
+        providerCallId: callSid,
+        status: params.CallStatus ?? '',
+        agentId: signedQuery.get('agentId') || undefined,
+      });
+    } catch (err) {
+      await claim?.undo().catch(() => {});
+      throw err;
+    }
     return new Response(null, { status: 204 });
   }
 }

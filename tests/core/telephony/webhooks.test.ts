@@ -18,6 +18,7 @@ const TWILIO_TOKEN = 'twilio-auth-token-0123456789abcdef';
 const JAMBONZ_SECRET = 'jambonz-webhook-secret';
 const WS_SECRET = 'webhook-test-ws-secret-0123456789';
 const CORE_KEY = 'core-operator-key';
+const FORWARDER_SECRET = 'webhook-test-forwarder-secret-0123';
 const telnyxKeys = generateKeyPairSync('ed25519');
 const telnyxPublicB64 = Buffer.from(telnyxKeys.publicKey.export({ format: 'der', type: 'spki' }))
   .subarray(-32)
@@ -40,6 +41,7 @@ describe('provider webhooks', () => {
       TWILIO_AUTH_TOKEN: TWILIO_TOKEN,
       JAMBONZ_WEBHOOK_SECRET: `old-secret-rotated-out,${JAMBONZ_SECRET}`,
       TELNYX_PUBLIC_KEY: telnyxPublicB64,
+      TELEPHONY_FORWARDER_SECRET: FORWARDER_SECRET,
       TELEPHONY_GLOBAL_MAX_CONCURRENCY: '3',
       CORE_API_KEY: CORE_KEY,
       LOG_LEVEL: 'silent',
@@ -163,12 +165,20 @@ describe('provider webhooks', () => {
       expect(await store.get(keys.call(callSid))).toBeNull();
     });
 
-    it('verifies against the original public URL forwarded by the webhook Lambda', async () => {
+    it('verifies against the original public URL forwarded by the webhook Lambda, and only from it', async () => {
       const callSid = `CA${randomUUID().replaceAll('-', '')}`;
       const original = 'https://hooks.example.com/telephony/twilio/voice';
-      const res = await postTwilio('/telephony/twilio/voice', twilioForm(callSid), {
+      const before = await globalCount();
+      // Anyone can send the header: without the forwarder's secret it is ignored.
+      const forged = await postTwilio('/telephony/twilio/voice', twilioForm(callSid), {
         signedUrl: original,
         headers: { 'x-sipai-original-url': original },
+      });
+      expect(forged.status).toBe(403);
+      expect(await globalCount()).toBe(before);
+      const res = await postTwilio('/telephony/twilio/voice', twilioForm(callSid), {
+        signedUrl: original,
+        headers: { 'x-sipai-original-url': original, 'x-sipai-forwarder-secret': FORWARDER_SECRET },
       });
       expect(res.status).toBe(200);
       expect(await res.text()).toContain('<Connect><Stream');
