@@ -1,13 +1,17 @@
+import type { Server } from 'bun';
 import { Elysia } from 'elysia';
 import type { Config } from '../core/config/index.ts';
 import type { Logger } from '../core/observability/index.ts';
 import type { Plane } from '../core/server/index.ts';
 import type { Store } from '../core/store/index.ts';
 import pkg from '../package.json' with { type: 'json' };
-import { FixedWindowRateLimiter, requireApiKey } from './auth/index.ts';
+import { FailedAuthLimiter, FixedWindowRateLimiter, requireApiKey } from './auth/index.ts';
 import { type Bootstrap, bootstrapAdmin } from './bootstrap.ts';
 import { migrate, pingDatabase, type Sql } from './db/index.ts';
 import { errorHandler } from './errors.ts';
+import { rememberPeer } from './http/client-address.ts';
+import { requestGuards } from './http/request-guards.ts';
+import { type BodyPolicies, RouteTable } from './http/route-table.ts';
 import { AccountService, accounts } from './modules/accounts/index.ts';
 import { AgentService, agents } from './modules/agents/index.ts';
 import { CallService, calls, DEFAULT_RING_TIMEOUT_SEC, OutboundDialing } from './modules/calls/index.ts';
@@ -32,6 +36,8 @@ export interface ControlOptions {
    * test that drives one by hand). Default: both, with their default options.
    */
   workers?: { recorder?: RecorderOptions | false; campaigns?: CampaignRunnerOptions | false };
+  /** The clock of the request limits (per key, failed authentications per address); tests move it. */
+  now?: () => number;
 }
 
 /** The business logic behind the routes, one service per feature, built once per Control. */
@@ -45,6 +51,7 @@ export interface ControlServices {
   calls: CallService;
   campaigns: CampaignService;
   rateLimiter: FixedWindowRateLimiter;
+  failedAuth: FailedAuthLimiter;
 }
 
 /** What `start()` did: migrations applied, the bootstrap (first start only), Store entries rewritten. */
@@ -56,7 +63,19 @@ export interface StartResult {
 
 const API_PREFIX = '/v1';
 
-export function createServices(state: ControlState): ControlServices {
+/** Failed authentications a client address may make per minute before it gets 429. */
+export const FAILED_AUTH_LIMIT_PER_MIN = 20;
+
+/** Bytes the contact routes read: 10 000 contacts with a few variables, as JSON or CSV. */
+const CONTACTS_MAX_BODY_BYTES = 8 * 1024 * 1024;
+
+/** Routes whose bodies differ from the default (1 MB of JSON). */
+const BODY_POLICIES: BodyPolicies = {
+  'POST /campaigns': { maxBodyBytes: CONTACTS_MAX_BODY_BYTES },
+  'POST /campaigns/:id/contacts': { maxBodyBytes: CONTACTS_MAX_BODY_BYTES, otherContentTypes: ['text/csv'] },
+};
+
+export function createServices(state: ControlState, now: () => number = Date.now): ControlServices {
   const agentService = new AgentService(state.sql, state.store);
   const outbound = new OutboundDialing(state.config, state.store);
   return {
@@ -71,18 +90,29 @@ export function createServices(state: ControlState): ControlServices {
     outbound,
     calls: new CallService(state.sql, state.store, outbound),
     campaigns: new CampaignService(state.sql, outbound),
-    rateLimiter: new FixedWindowRateLimiter(state.store, state.config.API_RATE_LIMIT_PER_MIN),
+    rateLimiter: new FixedWindowRateLimiter(state.store, state.config.API_RATE_LIMIT_PER_MIN, 60_000, now),
+    failedAuth: new FailedAuthLimiter(FAILED_AUTH_LIMIT_PER_MIN, 60_000, now),
   };
 }
 
 /**
- * Builds the `/v1` API: feature modules mounted under one prefix with one error shape. Request
+ * Builds the `/v1` API: feature modules mounted under one prefix with one error shape, behind
+ * the request guards (API key, limits, body rules) that run before any body is parsed. Request
  * bodies are not normalised: a field the schema does not name is a 422, never silently dropped.
  */
 export function buildApi(state: ControlState, services: ControlServices = createServices(state)) {
   const auth = requireApiKey({ keys: services.keys, limiter: services.rateLimiter });
-  return new Elysia({ prefix: API_PREFIX, normalize: false })
+  const routes = new RouteTable();
+  const guards = requestGuards({
+    keys: services.keys,
+    limiter: services.rateLimiter,
+    failedAuth: services.failedAuth,
+    routes,
+    prefix: API_PREFIX,
+  });
+  const api = new Elysia({ prefix: API_PREFIX, normalize: false })
     .use(errorHandler(state.log))
+    .use(guards)
     .use(docs({ version: state.version, prefix: API_PREFIX }))
     .use(health(state))
     .use(accounts(auth, services.accounts))
@@ -92,6 +122,8 @@ export function buildApi(state: ControlState, services: ControlServices = create
     .use(calls(auth, services.calls))
     .use(campaigns(auth, services.campaigns))
     .use(realtime(auth, services.realtime));
+  routes.load(api.routes, API_PREFIX, BODY_POLICIES);
+  return api;
 }
 
 /**
@@ -107,14 +139,14 @@ export class Control implements Plane {
   readonly campaignRunner: CampaignRunner | null;
 
   constructor(opts: ControlOptions) {
-    const { workers, ...shared } = opts;
+    const { workers, now: _, ...shared } = opts;
     this.state = {
       ...shared,
       version: pkg.version,
       migrations: 'pending',
       pingDatabase: () => pingDatabase(opts.sql),
     };
-    this.services = createServices(this.state);
+    this.services = createServices(this.state, opts.now);
     this.api = buildApi(this.state, this.services);
     const { sql, store, log, config } = this.state;
     this.recorder =
@@ -141,7 +173,9 @@ export class Control implements Plane {
           );
   }
 
-  fetch(req: Request): Promise<Response> {
+  /** Serves a request; with `server`, the client's address counts toward per-address limits. */
+  fetch(req: Request, server?: Server<unknown>): Promise<Response> {
+    rememberPeer(req, server?.requestIP(req)?.address);
     return this.api.handle(req);
   }
 

@@ -32,6 +32,26 @@ export function invalidField(field: string, message: string): ApiError {
   return new ApiError(422, 'validation_failed', `${field}: ${message}`, [{ field, message }]);
 }
 
+/** 413: the request body is larger than the route reads. */
+export function payloadTooLarge(limitBytes: number): ApiError {
+  return new ApiError(
+    413,
+    'payload_too_large',
+    `request body is larger than this route's limit of ${limitBytes} bytes`,
+    { limitBytes },
+  );
+}
+
+/** 415: a body of a content type the route does not take; `accepted` lists the ones it does. */
+export function unsupportedMediaType(contentType: string, accepted: readonly string[]): ApiError {
+  return new ApiError(
+    415,
+    'unsupported_media_type',
+    `${contentType ? `content type ${contentType}` : 'a body without a content type'} is not accepted here; send ${accepted.join(' or ')}`,
+    { accepted },
+  );
+}
+
 /** The one error body every `/v1` route answers with. */
 export function errorBody(code: string, message: string, details?: unknown) {
   return { error: details === undefined ? { code, message } : { code, message, details } };

@@ -4,6 +4,7 @@
  */
 import { ConfigError, loadConfig } from '../core/config/index.ts';
 import { createLogger, metricsResponse } from '../core/observability/index.ts';
+import { metricsAuthorized, metricsUnauthorized } from '../core/observability/metrics-auth.ts';
 import { onShutdownSignal, startHttpServer } from '../core/server/index.ts';
 import { connectStore } from '../core/store/index.ts';
 import { Control } from './app.ts';
@@ -20,7 +21,10 @@ try {
     hostname: config.HOST,
     log,
     plane: {
-      fetch: (req) => (new URL(req.url).pathname === '/metrics' ? metricsResponse() : control.fetch(req)),
+      fetch: (req, server) => {
+        if (new URL(req.url).pathname !== '/metrics') return control.fetch(req, server);
+        return metricsAuthorized(req, config.METRICS_API_KEY) ? metricsResponse() : metricsUnauthorized();
+      },
     },
   });
   log.info({ url: http.url, health: `${http.url}/v1/health` }, 'control listening');

@@ -2,6 +2,7 @@ import { Elysia } from 'elysia';
 import { ApiError } from '../errors.ts';
 import type { KeyService, Principal } from '../modules/keys/service.ts';
 import { API_KEY_PATTERN, bearerToken } from './api-key.ts';
+import type { FailedAuthLimiter } from './failed-auth-limiter.ts';
 import type { FixedWindowRateLimiter } from './rate-limit.ts';
 
 /** The OpenAPI security requirement of every route behind {@link requireApiKey}. */
@@ -16,31 +17,82 @@ function unauthorized(message: string): ApiError {
   });
 }
 
+/** Principals of requests {@link authenticateRequest} admitted, for the routes' `principal`. */
+const admitted = new WeakMap<Request, Principal>();
+
+/** What authenticating a request needs. */
+export interface AuthDeps {
+  keys: KeyService;
+  limiter: FixedWindowRateLimiter;
+  /** Failed authentications per client address; absent, failures are not limited. */
+  failedAuth?: FailedAuthLimiter;
+}
+
 /**
- * The auth plugin feature modules `.use()`: resolves `principal` from `Authorization: Bearer
- * <api key>`, or answers 401; then counts the request against the key's rate limit, or answers
- * 429 with Retry-After. Scoped: it guards the routes of the module that uses it, nothing else.
+ * Resolves the principal of `Authorization: Bearer <api key>` or throws 401; counts the request
+ * against the key's rate limit or throws 429 with Retry-After. With `address` (the client's, see
+ * client-address.ts) failed attempts are counted, and an address past its budget gets 429 before
+ * its key is looked up. Runs from the request guards, before the body is read; the principal is
+ * remembered for the route (see {@link requireApiKey}).
  */
-export function requireApiKey(deps: { keys: KeyService; limiter: FixedWindowRateLimiter }) {
-  return new Elysia().resolve({ as: 'scoped' }, async ({ headers }): Promise<{ principal: Principal }> => {
-    const secret = bearerToken(headers.authorization);
-    if (!secret) throw unauthorized('send an API key as "Authorization: Bearer sk_live_…"');
-    const principal = API_KEY_PATTERN.test(secret) ? await deps.keys.authenticate(secret) : null;
-    if (!principal) throw unauthorized('API key is invalid or revoked');
-    const { limiter } = deps;
-    const windowSec = limiter.windowMs / 1000;
-    const limit = await limiter.take(principal.keyId);
-    if (!limit.ok) {
+export async function authenticateRequest(
+  request: Request,
+  deps: AuthDeps,
+  address: string | null,
+): Promise<Principal> {
+  const { failedAuth } = deps;
+  if (failedAuth && address) {
+    const check = failedAuth.check(address);
+    if (!check.ok) {
       throw new ApiError(
         429,
-        'rate_limited',
-        `this API key is over its limit of ${limiter.limit} requests per ${windowSec} s; retry in ${limit.retryAfterSec} s`,
-        { limit: limiter.limit, windowSec, retryAfterSec: limit.retryAfterSec },
-        { 'retry-after': String(limit.retryAfterSec) },
+        'too_many_failed_authentications',
+        `too many failed authentications from this address; retry in ${check.retryAfterSec} s`,
+        {
+          limit: failedAuth.limit,
+          windowSec: failedAuth.windowMs / 1000,
+          retryAfterSec: check.retryAfterSec,
+        },
+        { 'retry-after': String(check.retryAfterSec) },
       );
     }
-    return { principal };
-  });
+  }
+  const secret = bearerToken(request.headers.get('authorization'));
+  const principal = secret && API_KEY_PATTERN.test(secret) ? await deps.keys.authenticate(secret) : null;
+  if (!principal) {
+    if (failedAuth && address) failedAuth.fail(address);
+    throw secret
+      ? unauthorized('API key is invalid or revoked')
+      : unauthorized('send an API key as "Authorization: Bearer sk_live_…"');
+  }
+  const { limiter } = deps;
+  const windowSec = limiter.windowMs / 1000;
+  const limit = await limiter.take(principal.keyId);
+  if (!limit.ok) {
+    throw new ApiError(
+      429,
+      'rate_limited',
+      `this API key is over its limit of ${limiter.limit} requests per ${windowSec} s; retry in ${limit.retryAfterSec} s`,
+      { limit: limiter.limit, windowSec, retryAfterSec: limit.retryAfterSec },
+      { 'retry-after': String(limit.retryAfterSec) },
+    );
+  }
+  admitted.set(request, principal);
+  return principal;
+}
+
+/**
+ * The auth plugin feature modules `.use()`: gives routes the `principal` the request guards
+ * admitted (see control/http/request-guards.ts); a module mounted without the guards
+ * authenticates here instead. Scoped: it guards the routes of the module that uses it.
+ */
+export function requireApiKey(deps: AuthDeps) {
+  return new Elysia().resolve(
+    { as: 'scoped' },
+    async ({ request }): Promise<{ principal: Principal }> => ({
+      principal: admitted.get(request) ?? (await authenticateRequest(request, deps, null)),
+    }),
+  );
 }
 
 /** The auth plugin's type, for module factories' parameters. */

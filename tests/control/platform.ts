@@ -73,7 +73,7 @@ export async function startPlatform(backing: Backing, opts: PlatformOptions = {}
     log,
     plane: {
       fetch: (req, server) =>
-        isCorePath(new URL(req.url).pathname) ? core.fetch(req, server) : control.fetch(req),
+        isCorePath(new URL(req.url).pathname) ? core.fetch(req, server) : control.fetch(req, server),
       websocket: core.websocket,
     },
   });
