@@ -7,9 +7,12 @@ import { CallCapacity, keepLeasesAlive, type LeaseKeeper } from './capacity/inde
 import type { Config } from './config/index.ts';
 import type { Logger } from './observability/log.ts';
 import { metricsResponse } from './observability/metrics.ts';
+import { metricsAuthorized, metricsUnauthorized } from './observability/metrics-auth.ts';
 import { isMediaPath, MediaServer, type MediaSocketData } from './realtime/index.ts';
 import type { Plane } from './server/index.ts';
 import type { CallSession } from './session/call-session.ts';
+import { createTelnyxHangup, createTransfer } from './telephony/index.ts';
+import { jambonzTransferHook } from './telephony/webhooks/jambonz-transfer.ts';
 import { parseCallCommand } from './session/commands.ts';
 import type { Store } from './store/index.ts';
 import { keys } from './store/keys.ts';
@@ -83,6 +86,9 @@ export class Core implements Plane {
       endedCallTtlMs: config.TELEPHONY_ENDED_CALL_TTL_SEC * 1000,
       endSession: (callId) => this.media.sessions.get(callId)?.close('provider_hangup'),
     });
+    const transfer =
+      opts.transfer ?? createTransfer(config, log, config.PUBLIC_BASE_URL, config.REALTIME_WS_SECRET);
+    const telnyxHangup = createTelnyxHangup(config, log);
     this.media = new MediaServer({
       store: opts.store,
       log: opts.log,
@@ -96,7 +102,7 @@ export class Core implements Plane {
       registry: opts.registry ?? sharedRegistry(),
       providerEnv: opts.providerEnv,
       defaultAgentId: config.DEFAULT_AGENT_ID,
-      transfer: opts.transfer,
+      transfer,
       onSessionStarted: (session) => {
         this.commandSubscriptions.set(
           session.callId,
@@ -119,7 +125,9 @@ export class Core implements Plane {
           }),
         );
       },
-      onSessionEnded: (session) => {
+      onSessionEnded: (session, reason) => {
+        // A Telnyx call waits in <Pause> after its stream: end it with the session.
+        if (session.protocol === 'telnyx') void telnyxHangup(session, reason);
         const unsubscribe = this.commandSubscriptions.get(session.callId);
         this.commandSubscriptions.delete(session.callId);
         void unsubscribe?.then((off) => off()).catch(() => {});
@@ -137,7 +145,9 @@ export class Core implements Plane {
     this.routeTelephony();
     this.websocket = this.media.websocket as Plane['websocket'] & { __data?: MediaSocketData };
     this.routes.set('GET /health', () => this.health());
-    this.routes.set('GET /metrics', () => metricsResponse());
+    this.routes.set('GET /metrics', (req) =>
+      metricsAuthorized(req, config.METRICS_API_KEY) ? metricsResponse() : metricsUnauthorized(),
+    );
   }
 
   /**
@@ -193,6 +203,14 @@ export class Core implements Plane {
     this.routes.set('POST /telephony/twilio/status', (req) => twilio.status(req, new URL(req.url)));
     this.routes.set('POST /telephony/jambonz/call', (req) => jambonz.call(req));
     this.routes.set('POST /telephony/jambonz/status', (req) => jambonz.status(req));
+    this.routes.set('POST /telephony/jambonz/transfer', (req) =>
+      jambonzTransferHook(req, {
+        tokenSecrets: [config.REALTIME_WS_SECRET!],
+        secrets: split(config.JAMBONZ_WEBHOOK_SECRET),
+        verify,
+        log,
+      }),
+    );
     this.routes.set('POST /telephony/telnyx/voice', (req) => telnyx.voice(req, new URL(req.url)));
     this.routes.set('POST /telephony/telnyx/status', (req) => telnyx.status(req));
     this.routes.set('GET /telephony/capacity', (req) => this.capacityReport(req));

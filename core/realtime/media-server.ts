@@ -1,6 +1,7 @@
 import type { Server, ServerWebSocket, WebSocketHandler } from 'bun';
 import type { AgentRecord } from '../agent/config.ts';
 import { type AgentBuild, type ProviderEnv, type ProviderRegistry, UnavailableError } from '../agent/registry.ts';
+import { sharedRegistry } from '../agent/default-registry.ts';
 import { loadAgentConfig } from '../agent/resolve.ts';
 import { UnavailableAgent } from '../agent/brains/unavailable.ts';
 import { type FrameClock, sharedFrameClock } from '../audio/index.ts';
@@ -34,8 +35,8 @@ export interface MediaServerOptions {
   /** A socket that sends no valid `start` within this long is closed with 1008. */
   startTimeoutMs?: number;
   clock?: FrameClock;
-  /** Brains and providers by name (the default registry, or one a test builds). */
-  registry: ProviderRegistry;
+  /** Brains and providers by name; default: the shared offline registry. */
+  registry?: ProviderRegistry;
   /** Provider keys and base URLs (the deployment's environment). */
   providerEnv?: ProviderEnv;
   /** The agent of native sessions that name none. */
@@ -280,7 +281,7 @@ export class MediaServer {
       build.vad.close?.();
       return;
     }
-    this.attach(ws, { ...start, callId }, agentId, config, build);
+    this.attach(ws, { ...start, callId }, agentId, config, build, start.callId);
   }
 
   /**
@@ -289,7 +290,7 @@ export class MediaServer {
    */
   private async buildAgent(config: AgentRecord, wireRate: number): Promise<AgentBuild> {
     const env = this.opts.providerEnv ?? process.env;
-    const registry = this.opts.registry;
+    const registry = this.opts.registry ?? sharedRegistry();
     try {
       return await registry.build(config, wireRate, env);
     } catch (err) {
@@ -343,6 +344,7 @@ export class MediaServer {
     agentId: string,
     config: AgentRecord,
     build: AgentBuild,
+    providerCallId: string,
   ): void {
     const d = ws.data;
     const metrics = mediaMetrics[d.protocol];
@@ -354,6 +356,7 @@ export class MediaServer {
           : { encoding: start.encoding, sampleRate: start.sampleRate };
     const session = new CallSession({
       callId: start.callId,
+      providerCallId,
       agentId,
       protocol: d.protocol,
       start,

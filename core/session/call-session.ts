@@ -51,6 +51,8 @@ export interface CallSessionOptions {
   agentId: string;
   protocol: WireProtocol;
   start: StartFrame;
+  /** The provider's id of the call (Twilio CallSid, Jambonz call_sid, Telnyx call_control_id). */
+  providerCallId?: string;
   /** Who is calling whom; defaults from the start frame. */
   call?: Partial<CallInfo>;
   /** Encoding and rate of outbound audio on this wire. */
@@ -87,6 +89,18 @@ const INBOUND_PUMP_EARLY_MS = 10;
 const UTTERANCE_GAP_MS = 300;
 /** Said when the agent fails mid-call, before the call ends. */
 export const APOLOGY = "I'm sorry, something went wrong on our side. Please call again later. Goodbye.";
+/** Timeline steps also sent to clients as `event` frames (telephony codecs drop them). */
+const CLIENT_EVENTS = new Set([
+  'agent.said',
+  'turn.latency',
+  'barge_in',
+  'agent.error',
+  'agent.unavailable',
+  'agent.resumed',
+  'agent.filler',
+  'call.transferring',
+  'call.ended',
+]);
 /** Longest an apology may take before the call is ended anyway. */
 const APOLOGY_MAX_MS = 8000;
 
@@ -104,6 +118,7 @@ export class CallSession {
   readonly startedAt: number;
   readonly timeline: Timeline;
   readonly call: CallInfo;
+  readonly providerCallId: string | undefined;
   framesIn = 0;
   private closed = false;
   private failing = false;
@@ -132,6 +147,7 @@ export class CallSession {
     this.startedAt = this.now();
     this.lastMediaAt = this.startedAt;
     this.callId = opts.callId;
+    this.providerCallId = opts.providerCallId;
     this.agentId = opts.agentId;
     this.protocol = opts.protocol;
     const config = opts.agentConfig;
@@ -177,7 +193,7 @@ export class CallSession {
       onText: (text, final) => opts.transport.send({ kind: 'agent_text', text, final }),
       onSaid: (h, r) => {
         const startMs = h.firstFrameAt === null ? null : h.firstFrameAt - this.startedAt;
-        this.timeline.append('agent.said', {
+        this.record('agent.said', {
           text: r.playedText,
           interrupted: r.interrupted,
           playedMs: r.playedMs,
@@ -218,19 +234,28 @@ export class CallSession {
       interrupt: (reason) => this.interrupt(reason),
       sendTranscript: (text, final, data) => {
         opts.transport.send({ kind: 'transcript', text, final });
-        this.timeline.append(final ? 'transcript.final' : 'transcript.partial', { text, ...data });
+        this.record(final ? 'transcript.final' : 'transcript.partial', { text, ...data });
       },
       sendText: (text, final) => opts.transport.send({ kind: 'agent_text', text, final }),
-      event: (type, data) => this.timeline.append(type, data),
+      event: (type, data) => this.record(type, data),
       hangup: (reason) => this.close('agent_hangup', { detail: reason }),
       fail: (where, err) => this.fail(where, err),
       transfer: async (to) => {
         if (!opts.transfer) throw new Error(`transfer is not possible on ${opts.protocol} streams`);
-        this.timeline.append('call.transferring', { to });
+        this.record('call.transferring', { to });
         await opts.transfer(to);
         this.close('transferred', { detail: to });
       },
     };
+  }
+
+  /**
+   * Appends a step to the timeline; the steps a client can act on (what the agent said, turn
+   * latency, barge-in, errors, the end) also go to native clients as `event` frames.
+   */
+  record(type: string, data?: Record<string, unknown>): void {
+    this.timeline.append(type, data);
+    if (CLIENT_EVENTS.has(type)) this.opts.transport.send({ kind: 'event', name: type, data });
   }
 
   get isClosed(): boolean {
@@ -245,7 +270,7 @@ export class CallSession {
   /** Announces the call and hands it to the agent. */
   async begin(): Promise<void> {
     const { start } = this.opts;
-    this.timeline.append('call.started', {
+    this.record('call.started', {
       protocol: this.protocol,
       encoding: start.encoding,
       sampleRate: start.sampleRate,
@@ -284,7 +309,7 @@ export class CallSession {
         this.onAudio(frame);
         return;
       case 'dtmf':
-        this.timeline.append('dtmf', { digit: frame.digit });
+        this.record('dtmf', { digit: frame.digit });
         void this.guard('agent.onDtmf', () => agent.onDtmf?.(frame.digit));
         return;
       case 'mark': {
@@ -294,7 +319,7 @@ export class CallSession {
         return;
       }
       case 'text':
-        this.timeline.append('user.text', { text: frame.text });
+        this.record('user.text', { text: frame.text });
         void this.guard('agent.onText', () => agent.onText?.(frame.text));
         return;
       case 'clear':
@@ -304,7 +329,7 @@ export class CallSession {
         this.close('stream_stopped', { detail: frame.reason });
         return;
       case 'error':
-        this.timeline.append('provider.error', { code: frame.code, message: frame.message });
+        this.record('provider.error', { code: frame.code, message: frame.message });
         return;
       case 'start':
       case 'event':
@@ -313,7 +338,7 @@ export class CallSession {
   }
 
   private resolveMark(name: string, status: 'played' | 'cleared'): void {
-    this.timeline.append('mark', { name, status });
+    this.record('mark', { name, status });
     void this.guard('agent.onMark', () => this.opts.agent.onMark?.(name, status));
   }
 
@@ -324,7 +349,7 @@ export class CallSession {
     const event = this.vad.process(pcm);
     const agent = this.opts.agent;
     if (event === 'speech_start') {
-      this.timeline.append('user.speech_started');
+      this.record('user.speech_started');
       void this.guard('agent.onSpeechStart', () => agent.onSpeechStart?.());
     }
     if (this.vad.speaking && !this.bargedThisTurn && this.mayInterrupt()) {
@@ -351,7 +376,7 @@ export class CallSession {
         durationMs: Math.round(this.vad.speechMs),
         trailingSilenceMs: Math.round(this.vad.trailingSilenceMs),
       };
-      this.timeline.append('turn.completed', {
+      this.record('turn.completed', {
         turn: turn.index,
         speechMs: turn.durationMs,
         endpointingMs: turn.trailingSilenceMs,
@@ -392,7 +417,7 @@ export class CallSession {
     // One timeline event per utterance: frames streaming in one by one (loopback, streaming TTS)
     // that leave the queue briefly empty between them are still one utterance.
     if (!this.playout.playing && this.now() - this.lastPlayoutAt > UTTERANCE_GAP_MS) {
-      this.timeline.append('agent.speaking', {
+      this.record('agent.speaking', {
         ms: Math.round((pcm.length * 1000) / this.pipelineRate),
         mark,
       });
@@ -419,7 +444,7 @@ export class CallSession {
     if (this.closed) return;
     const cut = this.speech.interruptAll();
     const wasPlaying = this.clearOutput();
-    this.timeline.append('barge_in', {
+    this.record('barge_in', {
       reason,
       wasPlaying,
       ...(cut?.result ? { playedMs: cut.result.playedMs, playedText: cut.result.playedText } : {}),
@@ -443,7 +468,7 @@ export class CallSession {
   transferCommand(to: string): void {
     if (this.closed) return;
     this.ctx.transfer(to).catch((err: unknown) => {
-      this.timeline.append('call.transfer_failed', { to, error: (err as Error)?.message ?? String(err) });
+      this.record('call.transfer_failed', { to, error: (err as Error)?.message ?? String(err) });
       this.opts.log.warn({ callId: this.callId, err: (err as Error)?.message }, 'transfer failed');
     });
   }
@@ -465,7 +490,7 @@ export class CallSession {
     const message = (err as Error)?.message ?? String(err);
     const retryable = (err as { retryable?: boolean })?.retryable ?? false;
     this.opts.log.error({ callId: this.callId, where, err: message }, 'call session error');
-    this.timeline.append('agent.error', { where, message, retryable });
+    this.record('agent.error', { where, message, retryable });
     if (!this.opts.tts) {
       this.close('error', { detail: where });
       return;
@@ -491,7 +516,7 @@ export class CallSession {
     this.speech.close();
     this.playout.close();
     this.callAbort.abort();
-    for (const name of [...this.openMarks]) this.timeline.append('mark', { name, status: 'cleared' });
+    for (const name of [...this.openMarks]) this.record('mark', { name, status: 'cleared' });
     this.openMarks.clear();
     try {
       this.opts.agent.close?.(reason);
@@ -499,7 +524,7 @@ export class CallSession {
       this.opts.log.warn({ callId: this.callId, err: (err as Error)?.message }, 'agent close failed');
     }
     this.vad.close?.();
-    this.timeline.append('call.ended', {
+    this.record('call.ended', {
       reason,
       detail: opts.detail,
       durationMs: this.now() - this.startedAt,

@@ -23,6 +23,20 @@ export {
   type ProviderFailure,
   type ProviderName,
 } from './provider-error.ts';
+export { TELNYX_CALL_ENDED_CODE, TelnyxRestClient, type TelnyxRestOptions } from './telnyx-rest.ts';
+export {
+  createTelnyxHangup,
+  createTransfer,
+  providerCallIdOf,
+  type TelnyxHangupFn,
+  type TelnyxHangupOptions,
+  type TransferConfig,
+  TransferError,
+  type TransferErrorCode,
+  type TransferFn,
+  type TransferSession,
+  twilioDialTwiml,
+} from './transfer.ts';
 export {
   type TwilioCreateCall,
   type TwilioDialerOptions,

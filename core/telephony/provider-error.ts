@@ -1,5 +1,5 @@
 /** Which provider's REST API failed. */
-export type ProviderName = 'jambonz' | 'twilio';
+export type ProviderName = 'jambonz' | 'twilio' | 'telnyx';
 
 /** `http`: the provider answered with an error status; otherwise it never answered usably. */
 export type ProviderFailure = 'http' | 'timeout' | 'network';
