@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { Control } from './control/app.ts';
 import { openDatabase } from './control/db/index.ts';
+import { bootstrapAccountId, ensureDemoAgent } from './control/demo-agent.ts';
 import { Core, isCorePath } from './core/app.ts';
 import { ConfigError, loadConfig } from './core/config/index.ts';
 import { createLogger } from './core/observability/index.ts';
@@ -36,7 +37,7 @@ try {
     log,
     plane: {
       fetch: (req, server) =>
-        isCorePath(new URL(req.url).pathname) ? core.fetch(req, server) : control.fetch(req),
+        isCorePath(new URL(req.url).pathname) ? core.fetch(req, server) : control.fetch(req, server),
       websocket: core.websocket,
     },
   });
@@ -47,6 +48,16 @@ try {
     await store.close();
   });
   const { bootstrap } = await control.start();
+  // Unless DEFAULT_AGENT_ID chose one, the seeded demo agent answers what nothing routes.
+  let demo: { id: string; warnings: string[] } | null = null;
+  if (!config.DEFAULT_AGENT_ID) {
+    const accountId = bootstrap?.accountId ?? (await bootstrapAccountId(db.sql));
+    if (accountId) {
+      const id = await ensureDemoAgent(control.services.agents, accountId);
+      core.setDefaultAgentId(id);
+      demo = { id, warnings: (await control.services.agents.get(accountId, id)).warnings };
+    }
+  }
   const base = http.url;
   const ws = base.replace(/^http/, 'ws');
   process.stdout.write(
@@ -59,6 +70,13 @@ try {
       `  realtime voice  ${ws}/realtime/voice   (native protocol: docs/realtime-protocol.md)`,
       `  provider media  ${ws}/telephony/{twilio,jambonz,telnyx}/stream`,
       `  API docs        ${base}/v1/swagger`,
+      ...(demo
+        ? [
+            `  demo agent      ${demo.id}  (answers unrouted calls and /realtime/voice)`,
+            // What this machine lacks to run it, e.g. a Debian package to install.
+            ...demo.warnings.map((w) => `    not ready: ${w}`),
+          ]
+        : []),
       ...(bootstrap?.secret
         ? [
             '',

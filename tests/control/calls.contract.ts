@@ -38,6 +38,8 @@ async function coreCall(
     from?: string;
     to?: string;
     endpointingMs?: number[];
+    /** Events core writes as the conversation goes (`transcript.final`, `agent.said`, …). */
+    words?: [type: string, data: Record<string, unknown>][];
     end?: 'stream_stopped' | 'error' | null;
   },
 ): Promise<void> {
@@ -62,6 +64,7 @@ async function coreCall(
     timeline.append('turn.completed', { turn: i + 1, speechMs: 900, endpointingMs: ms });
     timeline.append('agent.speaking', { ms: 700 });
   });
+  for (const [type, data] of o.words ?? []) timeline.append(type, data);
   if (o.end !== null)
     timeline.append('call.ended', { reason: o.end ?? 'stream_stopped', durationMs: 1234, turns: 0 });
   if (!(await timeline.flush())) throw new Error('timeline did not flush');
@@ -160,6 +163,43 @@ export function runCallsContract(makeBacking: () => Promise<Backing>) {
         llmFirstTokenMs: null,
         ttsFirstAudioMs: null,
         turnMs: null,
+      });
+    });
+
+    it('builds the transcript from what core records of both sides’ words', async () => {
+      const callId = `words-${crypto.randomUUID()}`;
+      await coreCall(p, {
+        callId,
+        agentId: agentA.id,
+        words: [
+          [
+            'agent.said',
+            {
+              text: 'Hello, Bella Pizza.',
+              interrupted: false,
+              playedMs: 1200,
+              totalMs: 1200,
+              startMs: 0,
+              endMs: 1200,
+            },
+          ],
+          ['transcript.partial', { text: 'when' }],
+          ['transcript.final', { text: 'when are you open', startMs: 0, endMs: 0 }],
+          ['turn.latency', { turn: 1, endpointingMs: 500, sttMs: 30, ttsFirstAudioMs: 50, turnMs: 90 }],
+          ['dtmf', { digit: '1' }],
+        ],
+      });
+
+      const call = await waitForCall(callId, (c) => c.status === 'completed', 'recorded call');
+      expect(call.transcript.map((e: Json) => [e.role, e.text, e.source ?? null, e.startMs])).toEqual([
+        ['agent', 'Hello, Bella Pizza.', null, 0],
+        ['user', 'when are you open', 'speech', 0],
+        ['user', '1', 'dtmf', expect.any(Number)],
+      ]);
+      expect(call.latency).toMatchObject({
+        turns: 1,
+        sttMs: { count: 1, p50: 30 },
+        turnMs: { count: 1, p50: 90 },
       });
     });
 
@@ -321,7 +361,12 @@ export function runCallsContract(makeBacking: () => Promise<Backing>) {
       await eventually(async () => (await agentLeases()) === 0, 5_000, 'leases released');
       await reportJambonzStatus(placed, 'completed');
 
-      const ended = await waitForCall(call.id, (c) => c.status === 'completed', 'ended outbound call');
+      // call.ended already completes the call; the provider's status lands after it.
+      const ended = await waitForCall(
+        call.id,
+        (c) => c.status === 'completed' && c.timeline.some((e: Json) => e.type === 'call.status'),
+        'ended outbound call with its provider status',
+      );
       expect(ended).toMatchObject({
         endReason: 'command',
         direction: 'outbound',
@@ -487,7 +532,7 @@ export function runCallsContract(makeBacking: () => Promise<Backing>) {
   });
 
   describe('live commands', () => {
-    it('publishes hangup to the call’s channel, 409 when nobody runs the call, 501 for transfer and say', async () => {
+    it('publishes hangup, say and transfer to the call’s channel, 409 when nobody runs the call', async () => {
       const callId = `cmd-${crypto.randomUUID()}`;
       await coreCall(p, { callId, agentId: agentA.id, end: null });
       await waitForCall(callId, (c) => c.status === 'in-progress', 'live call');
@@ -512,20 +557,45 @@ export function runCallsContract(makeBacking: () => Promise<Backing>) {
         await off();
       }
 
-      for (const [command, body] of [
-        ['transfer', { to: '+14155550199' }],
-        ['say', { text: 'One moment.' }],
-      ] as const) {
+      const commands = [
+        ['say', { text: 'One moment.' }, { type: 'say', text: 'One moment.' }],
+        ['transfer', { to: '+14155550199' }, { type: 'transfer', to: '+14155550199' }],
+        [
+          'transfer',
+          { to: 'sip:frontdesk@pbx.example.com' },
+          { type: 'transfer', to: 'sip:frontdesk@pbx.example.com' },
+        ],
+      ] as const;
+      for (const [command, body] of commands) {
         const res = await api('POST', `/v1/calls/${callId}/${command}`, { key: keyA, body });
-        expect(res.status).toBe(501);
-        expect(res.body.error).toMatchObject({ code: 'not_implemented', details: { command } });
-        expect((await api('POST', `/v1/calls/${callId}/${command}`, { key: keyB, body })).status).toBe(404);
+        expect(res.status, JSON.stringify(res.body)).toBe(409);
+        expect(res.body.error.code).toBe('call_not_live');
       }
-      const badTransfer = await api('POST', `/v1/calls/${callId}/transfer`, {
-        key: keyA,
-        body: { to: 'bob' },
-      });
-      expect(badTransfer.status).toBe(422);
+      const delivered: string[] = [];
+      const offAgain = await p.store.subscribe(keys.callCommands(callId), (m) => delivered.push(m));
+      try {
+        for (const [command, body] of commands) {
+          const res = await api('POST', `/v1/calls/${callId}/${command}`, { key: keyA, body });
+          expect(res.status, JSON.stringify(res.body)).toBe(202);
+          expect(res.body).toEqual({ callId, command, delivered: true });
+          expect((await api('POST', `/v1/calls/${callId}/${command}`, { key: keyB, body })).status).toBe(404);
+        }
+        await eventually(() => delivered.length === commands.length, 5_000, 'commands delivered');
+        expect(delivered.map((m) => JSON.parse(m))).toEqual(commands.map(([, , published]) => published));
+      } finally {
+        await offAgain();
+      }
+      for (const [command, body, field] of [
+        ['transfer', { to: 'bob' }, 'to'],
+        ['transfer', { to: '555-0100' }, 'to'],
+        ['transfer', {}, 'to'],
+        ['say', { text: '' }, 'text'],
+        ['say', { text: 'hi', voice: 'rms' }, 'voice'],
+      ] as const) {
+        const bad = await api('POST', `/v1/calls/${callId}/${command}`, { key: keyA, body });
+        expect(bad.status, JSON.stringify(body)).toBe(422);
+        expect(bad.body.error.details[0].field).toBe(field);
+      }
       const badJson = await api('POST', `/v1/calls/${callId}/hangup`, { key: keyA, rawBody: '{"reason":' });
       expect(badJson.status).toBe(400);
     });

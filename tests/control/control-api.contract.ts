@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Control } from '../../control/app.ts';
+import { parseAgentRecord } from '../../core/agent/config.ts';
 import { verifyToken } from '../../core/auth/index.ts';
 import { keys } from '../../core/store/index.ts';
 import { type ApiClient, apiClient, type Backing, type Json, makeAccount, makeControl } from './support.ts';
@@ -87,10 +88,20 @@ export function runControlApiContract(makeBacking: () => Promise<Backing>) {
         version: 1,
         brain: 'llm',
         bargeIn: false,
-        endpointingMs: 300,
+        interruptMinMs: 300,
         maxDurationSec: 600,
         sampleRate: 16000,
       });
+      // Core's record, and nothing else: it passes core's own parser unchanged.
+      expect(parseAgentRecord(created.id, mirrored)).toEqual({ ok: true, record: mirrored });
+      for (const field of ['createdAt', 'updatedAt', 'ready', 'warnings', 'endpointingMs']) {
+        expect(mirrored).not.toHaveProperty(field);
+      }
+      // Saved although this release cannot run it, and says why.
+      expect(created.ready).toBe(false);
+      expect(created.warnings).toContain(
+        'llm brain: not available in this release (the language-model adapters are not built)',
+      );
 
       const got = await api('GET', `/v1/agents/${created.id}`, { key: adminKey });
       expect(got.status).toBe(200);
@@ -135,8 +146,95 @@ export function runControlApiContract(makeBacking: () => Promise<Backing>) {
         intents: [],
         bargeIn: true,
         endpointing: { minMs: 500, maxMs: 3000 },
+        interruptMinMs: 300,
       });
       expect(created).not.toHaveProperty('greeting');
+    });
+
+    it('carries every brain setting into core’s record, and says whether the agent can run', async () => {
+      const input = {
+        name: 'Menu',
+        brain: 'scripted',
+        voice: 'slt',
+        tts: { provider: 'flite', fallback: 'espeak' },
+        stt: { provider: 'pocketsphinx' },
+        interruptMinMs: 450,
+        transferTo: 'sip:frontdesk@pbx.example.com',
+        intents: [
+          { name: 'hours', examples: ['when are you open'], reply: 'Nine to five.', digit: '1' },
+          {
+            name: 'person',
+            examples: ['a person please'],
+            reply: 'Putting you through.',
+            action: 'transfer',
+            digit: '0',
+          },
+          { name: 'bye', examples: ['goodbye'], reply: 'Goodbye.', action: 'hangup', digit: '#' },
+        ],
+      };
+      const created = await createAgent(input);
+      expect(created).toMatchObject(input);
+      expect(created.ready).toBeTypeOf('boolean');
+      expect(created.warnings).toBeInstanceOf(Array);
+      expect(created.ready).toBe(created.warnings.length === 0);
+      const mirrored = await storeJson(keys.agent(created.id));
+      expect(mirrored).toMatchObject({ ...input, id: created.id, accountId });
+      expect(parseAgentRecord(created.id, mirrored).ok).toBe(true);
+
+      const patched = await api('PATCH', `/v1/agents/${created.id}`, {
+        key: adminKey,
+        body: { transferTo: '+14155550199', interruptMinMs: 0 },
+      });
+      expect(patched.status, JSON.stringify(patched.body)).toBe(200);
+      expect(await storeJson(keys.agent(created.id))).toMatchObject({
+        transferTo: '+14155550199',
+        interruptMinMs: 0,
+      });
+      // A transfer intent with nowhere to transfer to would reach the brain as a dead end.
+      const cleared = await api('PATCH', `/v1/agents/${created.id}`, {
+        key: adminKey,
+        body: { transferTo: null },
+      });
+      expect(cleared.status).toBe(422);
+      expect(cleared.body.error.details[0].field).toBe('intents.1.action');
+
+      const echo = await createAgent({ name: 'Echo', brain: 'echo' });
+      expect(echo).toMatchObject({ ready: true, warnings: [] });
+      const vendor = await createAgent({ name: 'Vendor', tts: { provider: 'elevenlabs' } });
+      expect(vendor.ready).toBe(false);
+      expect(vendor.warnings).toContain(
+        'tts elevenlabs: not available in this release (the text-to-speech adapters are not built)',
+      );
+      const listed = await api('GET', '/v1/agents?limit=100', { key: adminKey });
+      expect(listed.body.data.find((a: Json) => a.id === vendor.id)).toMatchObject({
+        ready: false,
+        warnings: vendor.warnings,
+      });
+    });
+
+    it('refuses brain settings it cannot carry, naming the field', async () => {
+      const intent = (name: string, extra: Json = {}) => ({ name, examples: [name], reply: 'ok', ...extra });
+      const cases: [unknown, string][] = [
+        [
+          { name: 'x', intents: [intent('a', { digit: '1' }), intent('b', { digit: '1' })] },
+          'intents.1.digit',
+        ],
+        [{ name: 'x', intents: [intent('a', { digit: '12' })] }, 'intents.0.digit'],
+        [{ name: 'x', intents: [intent('a', { action: 'dance' })] }, 'intents.0.action'],
+        [{ name: 'x', intents: [intent('a', { action: 'transfer' })] }, 'intents.0.action'],
+        [{ name: 'x', transferTo: '555-0100' }, 'transferTo'],
+        [{ name: 'x', transferTo: 'tel:+14155550199' }, 'transferTo'],
+        [{ name: 'x', interruptMinMs: 5001 }, 'interruptMinMs'],
+        [{ name: 'x', interruptMinMs: 1.5 }, 'interruptMinMs'],
+        [{ name: 'x', stt: { provider: 'pocketsphinx', fallback: 'pocketsphinx' } }, 'stt.fallback'],
+        [{ name: 'x', tts: { provider: 'flite', fallback: 'deepgram' } }, 'tts.fallback'],
+        [{ name: 'x', tts: { provider: 'festival', voice: 'kal16' } }, 'tts.voice'],
+      ];
+      for (const [body, field] of cases) {
+        const res = await api('POST', '/v1/agents', { key: adminKey, body });
+        expect(res.status, JSON.stringify(body)).toBe(422);
+        expect(res.body.error.details[0].field, JSON.stringify(res.body)).toBe(field);
+      }
     });
 
     it('keeps every version, newest first, paged', async () => {
@@ -421,7 +519,7 @@ export function runControlApiContract(makeBacking: () => Promise<Backing>) {
         [{ name: 'x', brain: 'genius' }, 'brain'],
         [{ name: 'x', language: 'english please' }, 'language'],
         [{ name: 'x', maxDurationSec: '60' }, 'maxDurationSec'],
-        [{ name: 'x', tts: { provider: 'espeak', speed: 2 } }, 'tts.speed'],
+        [{ name: 'x', tts: { provider: 'flite', speed: 2 } }, 'tts.speed'],
         [{ name: 'x', endpointing: { minMs: 900, maxMs: 300 } }, 'endpointing.maxMs'],
         [{ name: 'x', intents: [{ name: 'a', examples: [], reply: 'r' }] }, 'intents.0.examples'],
       ];

@@ -13,9 +13,14 @@ async function getJson(url: string): Promise<{ status: number; body: Record<stri
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
+const DEMO_LINE = /demo agent\s+(agt_[0-9a-z]{26})\s+\(answers unrouted calls and \/realtime\/voice\)/;
+const ADMIN_KEY = /Admin API key for account \S+ \(shown once, store it now\):\n\s+(\S+)/;
+
 describe('npm start (local.ts) on embedded defaults', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'sipai-boot-'));
   let app: RunningEntry | undefined;
+  /** From the first boot, for the restart over the same data directory. */
+  let firstBoot: { demoAgentId: string; adminKey: string } | undefined;
   afterAll(async () => {
     if (app?.proc.exitCode === null) await app.stop('SIGKILL');
     rmSync(dataDir, { recursive: true, force: true });
@@ -47,9 +52,34 @@ describe('npm start (local.ts) on embedded defaults', () => {
     expect(await metrics.text()).toMatch(/^process_resident_memory_bytes \d+/m);
     expect(bootMs).toBeLessThan(15_000);
 
+    // The seeded demo agent: named in the banner, readable with the printed admin key.
+    const [, demoAgentId] = await app.waitFor(DEMO_LINE, 5_000);
+    const [, adminKey] = await app.waitFor(ADMIN_KEY, 5_000);
+    const agent = await fetch(`${base}/v1/agents/${demoAgentId}`, {
+      headers: { authorization: `Bearer ${adminKey}` },
+    });
+    expect(agent.status).toBe(200);
+    expect(await agent.json()).toMatchObject({ id: demoAgentId, name: 'Demo front desk', brain: 'scripted' });
+    firstBoot = { demoAgentId: demoAgentId!, adminKey: adminKey! };
+
     const { code, ms } = await app.stop('SIGTERM');
     expect(code).toBe(0);
     expect(ms).toBeLessThan(5_000);
+  }, 30_000);
+
+  it('keeps the same demo agent when restarted over the same database', async () => {
+    if (!firstBoot) throw new Error('the first boot did not complete');
+    app = startEntry('local.ts', { PORT: '0', PGLITE_DATA_DIR: join(dataDir, 'pg'), LOG_LEVEL: 'warn' });
+    const [, base] = await app.waitFor(/sipai is up on (http:\/\/\S+)/, 15_000);
+    const [, demoAgentId] = await app.waitFor(DEMO_LINE, 5_000);
+    expect(demoAgentId).toBe(firstBoot.demoAgentId);
+    expect(app.output()).not.toMatch(ADMIN_KEY);
+    const list = await fetch(`${base}/v1/agents?limit=100`, {
+      headers: { authorization: `Bearer ${firstBoot.adminKey}` },
+    });
+    const { data } = (await list.json()) as { data: { name: string }[] };
+    expect(data.filter((a) => a.name === 'Demo front desk')).toHaveLength(1);
+    expect((await app.stop('SIGTERM')).code).toBe(0);
   }, 30_000);
 
   it('exits 0 on SIGINT as Ctrl-C sends it, even when the signal arrives twice', async () => {
@@ -72,12 +102,20 @@ describe('npm start (local.ts) on embedded defaults', () => {
 describe.skipIf(!redisUrl || !postgresUrl)('core/main.ts and control/main.ts on Redis and PostgreSQL', () => {
   it('each starts alone, reports its real dependencies, and drains on SIGTERM', async () => {
     const db = await createTestDatabase(postgresUrl!);
-    const core = startEntry('core/main.ts', { PORT: '0', REDIS_URL: redisUrl!, LOG_LEVEL: 'info' });
+    // The media-token secret both planes share (core refuses to start without it).
+    const secret = 'boot-test-realtime-secret-0123456789';
+    const core = startEntry('core/main.ts', {
+      PORT: '0',
+      REDIS_URL: redisUrl!,
+      LOG_LEVEL: 'info',
+      REALTIME_WS_SECRET: secret,
+    });
     const control = startEntry('control/main.ts', {
       PORT: '0',
       REDIS_URL: redisUrl!,
       DATABASE_URL: db.url,
       LOG_LEVEL: 'info',
+      REALTIME_WS_SECRET: secret,
     });
     try {
       const [, coreUrl] = await core.waitFor(/"url":"(http:\/\/[^"]+)".*"msg":"core listening"/, 15_000);

@@ -50,7 +50,7 @@ export const agents = (auth: ApiKeyAuth, service: AgentService) =>
         response: { 201: Agent, 400: 'Error', 422: 'Error', ...authErrors, 503: 'Error' },
         detail: detail(
           'Create an agent',
-          'Only `name` is required. Unknown fields are rejected (422 naming the field). The agent is live for calls as soon as this returns.',
+          'Only `name` is required. Unknown fields are rejected (422 naming the field). The agent is live for calls as soon as this returns. An agent this deployment cannot run as configured (an engine not installed, a key not set, a word the recogniser does not know) is still saved: `ready` is false and `warnings` names what is missing.',
         ),
       },
     )
@@ -90,5 +90,11 @@ export const agents = (auth: ApiKeyAuth, service: AgentService) =>
       },
     );
 
-export { Agent, AgentConfig } from './model.ts';
-export { AGENT_DEFAULTS, AgentService, agentStoreRecord } from './service.ts';
+export { Agent, AgentConfig, type CreateAgentBody, type StoredAgent } from './model.ts';
+export {
+  AGENT_DEFAULTS,
+  AgentRecordError,
+  AgentService,
+  agentStoreRecord,
+  type ReadinessCheck,
+} from './service.ts';

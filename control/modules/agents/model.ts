@@ -1,5 +1,6 @@
 import type { TNull, TOptional, TProperties, TUnion } from '@sinclair/typebox';
 import { t } from 'elysia';
+import { DEFAULT_INTERRUPT_MIN_MS } from '../../../core/agent/config.ts';
 import { pageOf, pageQuery } from '../../pagination.ts';
 import { integer, nullable, oneOf } from '../../schema.ts';
 
@@ -9,6 +10,16 @@ import { integer, nullable, oneOf } from '../../schema.ts';
  */
 
 export const AGENT_ID = '^agt_[0-9a-z]{26}$';
+
+/** Where a call can be transferred: an E.164 number or a SIP URI. */
+export const TRANSFER_TARGET = '^(\\+[1-9][0-9]{6,14}|sip:[^\\s]{1,250})$';
+
+/** Speech-to-text engines an agent may name; `pocketsphinx` runs offline. */
+export const STT_PROVIDERS = ['pocketsphinx', 'deepgram'] as const;
+/** Language-model providers an agent may name. */
+export const LLM_PROVIDERS = ['openai', 'openai-compatible'] as const;
+/** Voices an agent may name; `flite`, `festival` and `espeak` run offline. */
+export const TTS_PROVIDERS = ['flite', 'festival', 'espeak', 'openai', 'elevenlabs'] as const;
 
 const strict = { additionalProperties: false } as const;
 
@@ -23,24 +34,34 @@ const model = t.Optional(
   t.String({ minLength: 1, maxLength: 100, description: 'The provider’s model name.' }),
 );
 
+const fallback = <V extends readonly [string, ...string[]]>(values: V) =>
+  t.Optional(
+    oneOf(values, {
+      description: 'A provider of the same kind to use when this one fails for good; not the same one.',
+    }),
+  );
+
 export const SttSettings = t.Object(
   {
-    provider: oneOf(['deepgram', 'pocketsphinx'], {
-      description: '`pocketsphinx` runs offline, constrained to the agent’s intents.',
+    provider: oneOf(STT_PROVIDERS, {
+      description:
+        '`pocketsphinx` (default) runs offline, constrained to the agent’s intents; `deepgram` is not available in this release.',
     }),
     model,
+    fallback: fallback(STT_PROVIDERS),
     options: t.Optional(ProviderOptions),
   },
-  { ...strict, examples: [{ provider: 'deepgram', model: 'nova-3' }] },
+  { ...strict, examples: [{ provider: 'pocketsphinx' }] },
 );
 
 export const LlmSettings = t.Object(
   {
-    provider: oneOf(['openai', 'openai-compatible'], {
+    provider: oneOf(LLM_PROVIDERS, {
       description:
-        '`openai-compatible` speaks the OpenAI chat completions wire format (set `options.baseUrl`).',
+        '`openai-compatible` speaks the OpenAI chat completions wire format (set `options.baseUrl`). Language models are not available in this release.',
     }),
     model,
+    fallback: fallback(LLM_PROVIDERS),
     options: t.Optional(ProviderOptions),
   },
   { ...strict, examples: [{ provider: 'openai', model: 'gpt-4o-mini', options: { temperature: 0.3 } }] },
@@ -48,13 +69,15 @@ export const LlmSettings = t.Object(
 
 export const TtsSettings = t.Object(
   {
-    provider: oneOf(['espeak', 'openai', 'elevenlabs'], {
-      description: '`espeak` (espeak-ng) runs offline.',
+    provider: oneOf(TTS_PROVIDERS, {
+      description:
+        '`flite` (default; voices `rms`, `slt`, `awb`, `kal16` through the agent’s `voice`), `festival` and `espeak` (espeak-ng) run offline; `openai` and `elevenlabs` are not available in this release.',
     }),
     model,
+    fallback: fallback(TTS_PROVIDERS),
     options: t.Optional(ProviderOptions),
   },
-  { ...strict, examples: [{ provider: 'espeak' }] },
+  { ...strict, examples: [{ provider: 'flite' }] },
 );
 
 export const Tool = t.Object(
@@ -104,11 +127,28 @@ export const Intent = t.Object(
       description: 'Phrases a caller might say.',
     }),
     reply: t.String({ minLength: 1, maxLength: 2000, description: 'What the scripted brain answers.' }),
+    action: t.Optional(
+      oneOf(['hangup', 'transfer'], {
+        description:
+          'What the scripted brain does after the reply: `hangup` ends the call, `transfer` hands the caller to `transferTo` (which must be set).',
+      }),
+    ),
+    digit: t.Optional(
+      t.String({
+        pattern: '^[0-9*#]$',
+        description: 'Keypad key (0-9, *, #) that selects this intent; unique within the agent.',
+      }),
+    ),
   },
   {
     ...strict,
     examples: [
-      { name: 'hours', examples: ['when are you open', 'opening hours'], reply: 'We are open 9 to 5.' },
+      {
+        name: 'hours',
+        examples: ['when are you open', 'opening hours'],
+        reply: 'We are open 9 to 5.',
+        digit: '1',
+      },
     ],
   },
 );
@@ -142,13 +182,27 @@ const defaulted = {
   intents: t.Array(Intent, { maxItems: 200, description: 'Default none.' }),
   endpointing: Endpointing,
   bargeIn: t.Boolean({ description: 'Whether caller speech interrupts the agent. Default true.' }),
+  interruptMinMs: integer({
+    minimum: 0,
+    maximum: 5000,
+    description: `Caller speech needed before the agent is cut off, so a cough or an "uh-huh" is not an interruption. Default ${DEFAULT_INTERRUPT_MIN_MS}.`,
+  }),
 };
 
 /** Fields with no default: absent unless set; `null` in a PATCH clears them. */
 const optional = {
   prompt: t.String({ maxLength: 20_000, description: 'System prompt of the `llm` brain.' }),
   greeting: t.String({ maxLength: 2000, description: 'Said when the call connects.' }),
-  voice: t.String({ minLength: 1, maxLength: 100, description: 'TTS voice name.' }),
+  voice: t.String({
+    minLength: 1,
+    maxLength: 100,
+    description: 'TTS voice name, e.g. `rms`, `slt`, `awb` or `kal16` for `flite`.',
+  }),
+  transferTo: t.String({
+    pattern: TRANSFER_TARGET,
+    description:
+      'Where a caller asking for a person, or one the agent keeps failing to understand, is transferred: E.164 or a `sip:` URI.',
+  }),
   stt: SttSettings,
   llm: LlmSettings,
   tts: TtsSettings,
@@ -176,12 +230,20 @@ const exampleConfig = {
   brain: 'scripted',
   greeting: 'Hello, thanks for calling Bella Pizza. How can I help?',
   language: 'en-US',
-  tts: { provider: 'espeak' },
+  voice: 'rms',
+  tts: { provider: 'flite' },
   intents: [
-    { name: 'hours', examples: ['when are you open', 'opening hours'], reply: 'We are open 9 to 5.' },
+    {
+      name: 'hours',
+      examples: ['when are you open', 'opening hours'],
+      reply: 'We are open 9 to 5.',
+      digit: '1',
+    },
   ],
   endpointing: { minMs: 500, maxMs: 3000 },
   bargeIn: true,
+  interruptMinMs: 300,
+  transferTo: '+14155550199',
   maxDurationSec: 600,
   maxConcurrentCalls: 5,
 };
@@ -211,13 +273,30 @@ const meta = {
   updatedAt: t.String({ format: 'date-time' }),
 };
 
-export const Agent = t.Composite([t.Object(meta), AgentConfig], {
+/** Read-only, computed on every read: whether this deployment can run the agent as configured. */
+const readiness = {
+  ready: t.Boolean({
+    description:
+      'Read-only. True when this deployment can run the agent as configured: its speech engines are installed, its vocabulary is known to the recogniser, its keys are set. An agent that is not ready is still saved.',
+  }),
+  warnings: t.Array(t.String(), {
+    description:
+      'Read-only. What stands in the way, one line each, naming what is missing (a Debian package, an API key, a word). Empty when ready.',
+  }),
+};
+
+/** An agent as stored, without what is computed on read. */
+export const StoredAgent = t.Composite([t.Object(meta), AgentConfig]);
+
+export const Agent = t.Composite([t.Object(meta), t.Object(readiness), AgentConfig], {
   examples: [
     {
       id: 'agt_01j9x6k3m2q8w5r7t4v0y1z3ab',
       version: 1,
       createdAt: '2026-01-05T09:30:00.000Z',
       updatedAt: '2026-01-05T09:30:00.000Z',
+      ready: true,
+      warnings: [],
       tools: [],
       ...exampleConfig,
     },
@@ -264,4 +343,5 @@ export type AgentConfig = (typeof AgentConfig)['static'];
 export type CreateAgentBody = (typeof CreateAgentBody)['static'];
 export type UpdateAgentBody = (typeof UpdateAgentBody)['static'];
 export type Agent = (typeof Agent)['static'];
+export type StoredAgent = (typeof StoredAgent)['static'];
 export type AgentVersion = (typeof AgentVersion)['static'];

@@ -1,3 +1,10 @@
+import {
+  type AgentRecord,
+  DEFAULT_INTERRUPT_MIN_MS,
+  parseAgentRecord,
+  RECORD_DEFAULTS,
+} from '../../../core/agent/config.ts';
+import { agentReadiness, cachedChecks, type Readiness } from '../../../core/agent/readiness.ts';
 import type { Store } from '../../../core/store/index.ts';
 import { keys } from '../../../core/store/index.ts';
 import { asJson, type Sql } from '../../db/index.ts';
@@ -5,7 +12,14 @@ import { ApiError, invalidField, notFound } from '../../errors.ts';
 import { newId } from '../../ids.ts';
 import { toPage } from '../../pagination.ts';
 import { isPgError, mirror, mirrorJson } from '../../store-mirror.ts';
-import type { Agent, AgentConfig, AgentVersion, CreateAgentBody, UpdateAgentBody } from './model.ts';
+import type {
+  Agent,
+  AgentConfig,
+  AgentVersion,
+  CreateAgentBody,
+  StoredAgent,
+  UpdateAgentBody,
+} from './model.ts';
 
 interface AgentRow {
   id: string;
@@ -23,31 +37,82 @@ interface VersionRow {
   created_at: Date;
 }
 
-/** What a new agent gets for the fields its creator left out. */
+/**
+ * What a new agent gets for the fields its creator left out: core's record defaults (one
+ * source, so both planes agree on the brain and the timings), plus the barge-in threshold.
+ */
 export const AGENT_DEFAULTS = {
-  brain: 'scripted',
-  language: 'en-US',
+  brain: RECORD_DEFAULTS.brain,
+  language: RECORD_DEFAULTS.language,
   tools: [],
   intents: [],
-  endpointing: { minMs: 500, maxMs: 3000 },
-  bargeIn: true,
-} as const satisfies Partial<AgentConfig>;
+  endpointing: { ...RECORD_DEFAULTS.endpointing },
+  bargeIn: RECORD_DEFAULTS.bargeIn,
+  interruptMinMs: DEFAULT_INTERRUPT_MIN_MS,
+} satisfies Partial<AgentConfig>;
 
-/**
- * What core reads at `agent:<id>`: the whole config, the owning account, and the fields of
- * core's `AgentConfig` (core/agent/agent.ts) under the names core uses (`endpointingMs` is the
- * end-of-turn silence, `endpointing.minMs` here).
- */
-export function agentStoreRecord(agent: Agent, accountId: string) {
-  return { ...agent, accountId, endpointingMs: agent.endpointing.minMs };
+/** A stored agent core cannot read: control wrote something its own schema let through. */
+export class AgentRecordError extends Error {
+  constructor(
+    readonly agentId: string,
+    readonly problem: string,
+  ) {
+    super(`agent ${agentId} does not make a valid core record (${problem})`);
+    this.name = 'AgentRecordError';
+  }
 }
 
-function toAgent(row: AgentRow): Agent {
+/**
+ * What core reads at `agent:<id>`: core's `AgentRecord` (core/agent/config.ts), built field by
+ * field from the API agent and validated with core's own parser, so a field the API accepts
+ * cannot miss the brain unnoticed. A failure is a bug in control and throws.
+ */
+export function agentStoreRecord(agent: StoredAgent, accountId: string): AgentRecord {
+  const record: AgentRecord = {
+    id: agent.id,
+    accountId,
+    name: agent.name,
+    version: agent.version,
+    brain: agent.brain,
+    language: agent.language,
+    prompt: agent.prompt,
+    greeting: agent.greeting,
+    voice: agent.voice,
+    stt: agent.stt,
+    llm: agent.llm,
+    tts: agent.tts,
+    intents: agent.intents,
+    tools: agent.tools,
+    endpointing: agent.endpointing,
+    bargeIn: agent.bargeIn,
+    interruptMinMs: agent.interruptMinMs,
+    transferTo: agent.transferTo,
+    maxDurationSec: agent.maxDurationSec,
+    maxConcurrentCalls: agent.maxConcurrentCalls,
+    sampleRate: agent.sampleRate,
+  };
+  const parsed = parseAgentRecord(agent.id, record);
+  if (!parsed.ok) throw new AgentRecordError(agent.id, parsed.error);
+  return parsed.record;
+}
+
+/** Whether this deployment can run an agent; computed on every read. */
+export type ReadinessCheck = (record: AgentRecord) => Readiness;
+
+/** Readiness against this machine's engines and the keys in `process.env` as it is on each read. */
+function defaultReadiness(): ReadinessCheck {
+  const checks = cachedChecks();
+  return (record) => agentReadiness(record, process.env, checks);
+}
+
+function toStored(row: AgentRow): StoredAgent {
+  // Defaults first: a row saved before a defaulted field existed still reads complete.
   return {
     id: row.id,
     version: row.version,
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
+    ...AGENT_DEFAULTS,
     ...row.config,
   };
 }
@@ -57,6 +122,25 @@ function checkConfig(config: AgentConfig): void {
   if (config.endpointing.maxMs < config.endpointing.minMs) {
     throw invalidField('endpointing.maxMs', 'must not be less than endpointing.minMs');
   }
+  for (const kind of ['stt', 'llm', 'tts'] as const) {
+    const settings = config[kind];
+    if (settings?.fallback !== undefined && settings.fallback === settings.provider) {
+      throw invalidField(`${kind}.fallback`, `must differ from ${kind}.provider`);
+    }
+  }
+  const digits = new Map<string, number>();
+  config.intents.forEach((intent, i) => {
+    if (intent.digit !== undefined) {
+      const first = digits.get(intent.digit);
+      if (first !== undefined) {
+        throw invalidField(`intents.${i}.digit`, `digit "${intent.digit}" is already intents.${first}.digit`);
+      }
+      digits.set(intent.digit, i);
+    }
+    if (intent.action === 'transfer' && config.transferTo === undefined) {
+      throw invalidField(`intents.${i}.action`, 'transfer needs transferTo to be set');
+    }
+  });
   for (const list of ['tools', 'intents'] as const) {
     const seen = new Set<string>();
     config[list].forEach((item, i) => {
@@ -74,10 +158,22 @@ export class AgentService {
   constructor(
     private readonly sql: Sql,
     private readonly store: Store,
+    /** Default: the engines installed here (re-checked every 10 s) and the keys in `process.env`. */
+    private readonly readiness: ReadinessCheck = defaultReadiness(),
   ) {}
 
+  /** The API representation: the stored agent and whether it can run here. */
+  private present(agent: StoredAgent, accountId: string): Agent {
+    const { ready, warnings } = this.readiness(agentStoreRecord(agent, accountId));
+    return { ...agent, ready, warnings };
+  }
+
+  private toAgent(row: AgentRow): Agent {
+    return this.present(toStored(row), row.account_id);
+  }
+
   async create(accountId: string, body: CreateAgentBody): Promise<Agent> {
-    const config: AgentConfig = { ...AGENT_DEFAULTS, ...body } as AgentConfig;
+    const config: AgentConfig = { ...AGENT_DEFAULTS, ...body };
     checkConfig(config);
     const id = newId('agt');
     return this.sql.begin(async (tx) => {
@@ -88,9 +184,9 @@ export class AgentService {
       await tx`
         insert into agent_versions (agent_id, version, account_id, config)
         values (${id}, 1, ${accountId}, ${tx.json(asJson(config))})`;
-      const agent = toAgent(row);
+      const agent = toStored(row);
       await mirrorJson(this.store, keys.agent(id), agentStoreRecord(agent, accountId));
-      return agent;
+      return this.present(agent, accountId);
     });
   }
 
@@ -99,7 +195,15 @@ export class AgentService {
       AgentRow[]
     >`select * from agents where id = ${id} and account_id = ${accountId}`;
     if (!row) throw notFound('agent', id);
-    return toAgent(row);
+    return this.toAgent(row);
+  }
+
+  /** The id of the account's oldest agent named `name`, or null. */
+  async findByName(accountId: string, name: string): Promise<string | null> {
+    const [row] = await this.sql<{ id: string }[]>`
+      select id from agents where account_id = ${accountId} and name = ${name}
+      order by created_at, id limit 1`;
+    return row?.id ?? null;
   }
 
   async list(accountId: string, limit: number, cursor?: string) {
@@ -108,7 +212,12 @@ export class AgentService {
       where account_id = ${accountId} ${cursor ? this.sql`and id < ${cursor}` : this.sql``}
       order by id desc
       limit ${limit + 1}`;
-    return toPage(rows, limit, toAgent, (r) => r.id);
+    return toPage(
+      rows,
+      limit,
+      (r) => this.toAgent(r),
+      (r) => r.id,
+    );
   }
 
   /** Applies a partial update as a new version. */
@@ -117,12 +226,7 @@ export class AgentService {
       const [current] = await tx<AgentRow[]>`
         select * from agents where id = ${id} and account_id = ${accountId} for update`;
       if (!current) throw notFound('agent', id);
-      const merged: Record<string, unknown> = { ...current.config };
-      for (const [field, value] of Object.entries(patch)) {
-        if (value === null) delete merged[field];
-        else if (value !== undefined) merged[field] = value;
-      }
-      const config = merged as AgentConfig;
+      const config = applyPatch({ ...AGENT_DEFAULTS, ...current.config }, patch);
       checkConfig(config);
       const [row] = await tx<AgentRow[]>`
         update agents
@@ -133,9 +237,9 @@ export class AgentService {
       await tx`
         insert into agent_versions (agent_id, version, account_id, config)
         values (${id}, ${row.version}, ${accountId}, ${tx.json(asJson(config))})`;
-      const agent = toAgent(row);
+      const agent = toStored(row);
       await mirrorJson(this.store, keys.agent(id), agentStoreRecord(agent, accountId));
-      return agent;
+      return this.present(agent, accountId);
     });
   }
 
@@ -176,7 +280,7 @@ export class AgentService {
         agentId: r.agent_id,
         version: r.version,
         createdAt: r.created_at.toISOString(),
-        config: r.config,
+        config: { ...AGENT_DEFAULTS, ...r.config },
       }),
       (r) => String(r.version),
     );
@@ -192,11 +296,24 @@ export class AgentService {
       if (rows.length === 0) return count;
       await Promise.all(
         rows.map((r) =>
-          this.store.set(keys.agent(r.id), JSON.stringify(agentStoreRecord(toAgent(r), r.account_id))),
+          this.store.set(keys.agent(r.id), JSON.stringify(agentStoreRecord(toStored(r), r.account_id))),
         ),
       );
       count += rows.length;
       after = rows[rows.length - 1].id;
     }
   }
+}
+
+/**
+ * A config with a PATCH applied: given fields replace, `null` removes a field without a default
+ * (the request schema allows null nowhere else and no field it does not name).
+ */
+function applyPatch(config: AgentConfig, patch: UpdateAgentBody): AgentConfig {
+  const out: AgentConfig = { ...config };
+  for (const [field, value] of Object.entries(patch)) {
+    if (value === null) Reflect.deleteProperty(out, field);
+    else if (value !== undefined) Reflect.set(out, field, value);
+  }
+  return out;
 }

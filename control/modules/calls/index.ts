@@ -97,7 +97,11 @@ export const calls = (auth: ApiKeyAuth, service: CallService) =>
     )
     .post(
       '/calls/:id/transfer',
-      ({ principal, params }) => service.unsupported(principal.accountId, params.id, 'transfer'),
+      async ({ principal, params, body, set }) => {
+        const accepted = await service.transfer(principal.accountId, params.id, body.to);
+        set.status = 202;
+        return accepted;
+      },
       {
         params: CallParams,
         body: TransferBody,
@@ -106,19 +110,24 @@ export const calls = (auth: ApiKeyAuth, service: CallService) =>
           202: CommandAccepted,
           400: 'Error',
           404: 'Error',
+          409: 'Error',
           422: 'Error',
           ...authErrors,
-          501: 'Error',
+          503: 'Error',
         },
         detail: detail(
-          'Transfer a live call (not available yet)',
-          'Answers 501 `not_implemented`: the running core does not carry out transfers yet.',
+          'Transfer a live call',
+          'Delivered to the core node running the call, which hands the caller to `to` (an E.164 number or a `sip:` URI) through the call’s provider; the outcome is recorded on the call’s timeline. 409 `call_not_live` when no node runs it (ended, or not answered yet).',
         ),
       },
     )
     .post(
       '/calls/:id/say',
-      ({ principal, params }) => service.unsupported(principal.accountId, params.id, 'say'),
+      async ({ principal, params, body, set }) => {
+        const accepted = await service.say(principal.accountId, params.id, body.text);
+        set.status = 202;
+        return accepted;
+      },
       {
         params: CallParams,
         body: SayBody,
@@ -127,13 +136,14 @@ export const calls = (auth: ApiKeyAuth, service: CallService) =>
           202: CommandAccepted,
           400: 'Error',
           404: 'Error',
+          409: 'Error',
           422: 'Error',
           ...authErrors,
-          501: 'Error',
+          503: 'Error',
         },
         detail: detail(
-          'Make the agent say something (not available yet)',
-          'Answers 501 `not_implemented`: the running core does not carry out `say` yet.',
+          'Make the agent say something',
+          'Delivered to the core node running the call, where the agent speaks `text` in its own voice. 409 `call_not_live` when no node runs it (ended, or not answered yet).',
         ),
       },
     );

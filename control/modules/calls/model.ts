@@ -1,7 +1,7 @@
 import { t } from 'elysia';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, pageOf } from '../../pagination.ts';
 import { integer, nullable, oneOf } from '../../schema.ts';
-import { AGENT_ID } from '../agents/model.ts';
+import { AGENT_ID, TRANSFER_TARGET } from '../agents/model.ts';
 import { E164 } from '../numbers/model.ts';
 
 /** Our ids (`cal_…`) for calls we place; inbound calls keep the provider's call id. */
@@ -108,11 +108,42 @@ export const CallEvent = t.Object({
   data: nullable(t.Record(t.String(), t.Unknown())),
 });
 
-export const TranscriptEntry = t.Object({
-  role: oneOf(['user', 'agent']),
-  text: t.String(),
-  at: when,
-});
+const callMs = (description: string) => nullable(t.Number({ minimum: 0, description }));
+
+export const TranscriptEntry = t.Object(
+  {
+    role: oneOf(['user', 'agent']),
+    text: t.String({ description: 'The words; for a keypad press, the digit.' }),
+    at: t.String({ format: 'date-time', description: 'When it started.' }),
+    startMs: callMs('Start, milliseconds since the call started.'),
+    endMs: callMs('End, milliseconds since the call started.'),
+    source: t.Optional(
+      oneOf(['speech', 'text', 'dtmf'], {
+        description: 'Caller entries: recognised speech, typed text (native clients), or a keypad digit.',
+      }),
+    ),
+    interrupted: t.Optional(
+      t.Boolean({ description: 'Agent entries: the caller cut the agent off before the end.' }),
+    ),
+    rejected: t.Optional(
+      t.Boolean({
+        description: 'Speech the recogniser judged outside what it understands; `text` is its best guess.',
+      }),
+    ),
+  },
+  {
+    examples: [
+      {
+        role: 'user',
+        text: 'when are you open',
+        at: '2026-01-05T09:30:10.600Z',
+        startMs: 3480,
+        endMs: 4760,
+        source: 'speech',
+      },
+    ],
+  },
+);
 
 /** A call with everything recorded about it. */
 export const CallDetail = t.Composite(
@@ -121,7 +152,8 @@ export const CallDetail = t.Composite(
     t.Object({
       timeline: t.Array(CallEvent, { description: 'Every recorded event, in order.' }),
       transcript: t.Array(TranscriptEntry, {
-        description: 'From events carrying text; empty while the agent reports none.',
+        description:
+          'What the caller said, typed or keyed and what the agent said, in order of when it started; partial transcripts are left out.',
       }),
       latency: LatencySummary,
       recordingUrl: nullable(t.String({ description: 'Null: calls are not recorded yet.' })),
@@ -204,7 +236,7 @@ export const CallListQuery = t.Object(
       t.String({ pattern: '^[A-Za-z0-9_-]{1,400}$', description: 'nextCursor of the previous page.' }),
     ),
     status: t.Optional(CallStatus),
-    agentId: t.Optional(t.String({ minLength: 1, maxLength: 128 })),
+    agentId: t.Optional(t.String({ pattern: AGENT_ID, description: 'Calls of this agent.' })),
     campaignId: t.Optional(t.String({ pattern: CAMPAIGN_ID })),
     direction: t.Optional(oneOf(['inbound', 'outbound'])),
     since: t.Optional(t.String({ format: 'date-time', description: 'Calls started at or after this time.' })),
@@ -223,8 +255,16 @@ export const HangupBody = t.Object(
 );
 
 export const TransferBody = t.Object(
-  { to: t.String({ pattern: E164, description: 'Where to transfer the caller, E.164.' }) },
-  { additionalProperties: false, examples: [{ to: '+14155550199' }] },
+  {
+    to: t.String({
+      pattern: TRANSFER_TARGET,
+      description: 'Where to transfer the caller: an E.164 number or a `sip:` URI.',
+    }),
+  },
+  {
+    additionalProperties: false,
+    examples: [{ to: '+14155550199' }, { to: 'sip:frontdesk@pbx.example.com' }],
+  },
 );
 
 export const SayBody = t.Object(

@@ -1,3 +1,4 @@
+import type { CallCommand } from '../../../core/session/commands.ts';
 import type { Store } from '../../../core/store/index.ts';
 import { keys } from '../../../core/store/index.ts';
 import type { OriginateResult } from '../../../core/telephony/index.ts';
@@ -250,37 +251,38 @@ export class CallService {
     return toCall(row);
   }
 
+  /** Asks the core node running the call to hang up. */
+  hangup(accountId: string, id: string, reason?: string) {
+    return this.command(accountId, id, { type: 'hangup', ...(reason ? { reason } : {}) });
+  }
+
+  /** Asks the core node running the call to have the agent say `text` now. */
+  say(accountId: string, id: string, text: string) {
+    return this.command(accountId, id, { type: 'say', text });
+  }
+
+  /** Asks the core node running the call to transfer the caller to `to` (E.164 or a SIP URI). */
+  transfer(accountId: string, id: string, to: string) {
+    return this.command(accountId, id, { type: 'transfer', to });
+  }
+
   /**
-   * Asks the core node running the call to hang up. Only the owning node subscribes to the
-   * call's channel, so nobody receiving it means the call is not live (409).
+   * Publishes a command on the call's channel, in the shape core parses (core/session/
+   * commands.ts). Only the node running the call subscribes to it, so nobody receiving it
+   * means the call is not live (409).
    */
-  async hangup(accountId: string, id: string, reason?: string) {
+  private async command(accountId: string, id: string, command: CallCommand) {
     await this.row(accountId, id);
-    const message = JSON.stringify({ type: 'hangup', ...(reason ? { reason } : {}) });
     let receivers: number;
     try {
-      receivers = await this.store.publish(keys.callCommands(id), message);
+      receivers = await this.store.publish(keys.callCommands(id), JSON.stringify(command));
     } catch {
       throw new ApiError(503, 'store_unavailable', 'the command could not be sent; retry');
     }
     if (receivers === 0) {
       throw new ApiError(409, 'call_not_live', `call ${id} has no live session on any core node`);
     }
-    return { callId: id, command: 'hangup' as const, delivered: true as const };
-  }
-
-  /**
-   * `transfer` and `say`: core parses these commands but cannot act on them yet (it logs a
-   * warning), so rather than report a delivery that does nothing, the API says so.
-   */
-  async unsupported(accountId: string, id: string, command: 'transfer' | 'say'): Promise<never> {
-    await this.row(accountId, id);
-    throw new ApiError(
-      501,
-      'not_implemented',
-      `the ${command} command is not supported by the running core yet; only hangup is`,
-      { command },
-    );
+    return { callId: id, command: command.type, delivered: true as const };
   }
 }
 

@@ -34,10 +34,21 @@ export interface LatencyStats {
 /** Per latency field, its distribution over the call's turns; null when no event carried it. */
 export type LatencySummary = { turns: number } & { [F in LatencyField]: LatencyStats | null };
 
+/** One line of the transcript: who spoke (or typed, or pressed a key), what, and when. */
 export interface TranscriptEntry {
   role: 'user' | 'agent';
   text: string;
+  /** When it started: the event's time moved back to `startMs` when both are known. */
   at: string;
+  /** Milliseconds since the call started; null when core did not report it. */
+  startMs: number | null;
+  endMs: number | null;
+  /** How the caller's words came: recognised speech, typed text, or a keypad digit. */
+  source?: 'speech' | 'text' | 'dtmf';
+  /** The agent was cut off: `text` is what it meant to say, not all of it was heard. */
+  interrupted?: boolean;
+  /** The recogniser judged the speech out of what it can understand; `text` is its best guess. */
+  rejected?: boolean;
 }
 
 /** Nearest-rank percentile of sorted values. */
@@ -59,40 +70,95 @@ function stats(values: number[]): LatencyStats | null {
   };
 }
 
+/** The event core writes once per answered turn with all of that turn's timings. */
+export const TURN_LATENCY_EVENT = 'turn.latency';
+
 /**
- * Turns and the distribution of every latency field found in the events' data (today core
- * reports `endpointingMs` on `turn.completed`; STT, LLM and TTS timings join as they appear).
+ * Turns and the distribution of every latency field. When the call has `turn.latency` events
+ * (one per answered turn, every timing of it), only those are read, so a timing that another
+ * event repeats (`endpointingMs` on `turn.completed`) is not counted twice; older timelines
+ * without them are read from every event's data. Turns: `turn.completed` events, or the
+ * distinct turns `turn.latency` reports, whichever is more.
  */
 export function latencySummary(events: readonly RecordedEvent[]): LatencySummary {
   const values = Object.fromEntries(LATENCY_FIELDS.map((f) => [f, [] as number[]])) as Record<
     LatencyField,
     number[]
   >;
-  let turns = 0;
+  const hasTurnLatency = events.some((e) => e.type === TURN_LATENCY_EVENT);
+  let completed = 0;
+  const latencyTurns = new Set<unknown>();
   for (const e of events) {
-    if (e.type === 'turn.completed') turns++;
-    if (!e.data) continue;
+    if (e.type === 'turn.completed') completed++;
+    if (e.type === TURN_LATENCY_EVENT) latencyTurns.add(e.data?.turn ?? latencyTurns.size);
+    if (!e.data || (hasTurnLatency && e.type !== TURN_LATENCY_EVENT)) continue;
     for (const f of LATENCY_FIELDS) {
       const v = e.data[f];
       if (typeof v === 'number' && Number.isFinite(v) && v >= 0) values[f].push(v);
     }
   }
-  const summary = { turns } as LatencySummary;
+  const summary = { turns: Math.max(completed, latencyTurns.size) } as LatencySummary;
   for (const f of LATENCY_FIELDS) summary[f] = stats(values[f]);
   return summary;
 }
 
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+
+/** One event as a transcript entry, or null when it carries no words. */
+function entryOf(e: RecordedEvent): TranscriptEntry | null {
+  const data = e.data ?? {};
+  let role: TranscriptEntry['role'];
+  let text: unknown;
+  const extra: Pick<TranscriptEntry, 'source' | 'interrupted' | 'rejected'> = {};
+  switch (e.type) {
+    case 'transcript.final':
+      role = 'user';
+      text = data.text;
+      extra.source = 'speech';
+      if (data.rejected === true) extra.rejected = true;
+      break;
+    case 'user.text':
+      role = 'user';
+      text = data.text;
+      extra.source = 'text';
+      break;
+    case 'dtmf':
+      role = 'user';
+      text = data.digit;
+      extra.source = 'dtmf';
+      break;
+    case 'agent.said':
+      role = 'agent';
+      text = data.text;
+      extra.interrupted = data.interrupted === true;
+      break;
+    default:
+      return null;
+  }
+  if (typeof text !== 'string' || text.trim().length === 0) return null;
+  // Speech has its own span; typed text and keys happened at the event.
+  const tMs = num(e.tMs);
+  const startMs = num(data.startMs) ?? tMs;
+  const endMs = num(data.endMs) ?? startMs;
+  const at = startMs !== null && tMs !== null ? new Date(e.at.getTime() - (tMs - startMs)) : e.at;
+  return { role, text, at: at.toISOString(), startMs, endMs, ...extra };
+}
+
 /**
- * The words of the call, from events whose data carries `text`: the agent's (`agent.*` events)
- * and the caller's (the rest). Core records only text lengths today, so this is empty until an
- * STT adapter reports transcripts.
+ * The words of the call, in the order they were spoken: the caller's recognised speech
+ * (`transcript.final`, rejected ones marked), typed text (`user.text`) and keypad digits
+ * (`dtmf`), and what the agent said (`agent.said`, marked when cut off). Partial transcripts
+ * are not part of it. An utterance is recorded when it ends, so entries are ordered by when
+ * they started (`startMs`), recording order breaking ties and placing entries without one.
  */
 export function transcriptOf(events: readonly RecordedEvent[]): TranscriptEntry[] {
-  const out: TranscriptEntry[] = [];
+  const keyed: { entry: TranscriptEntry; key: number }[] = [];
+  let last = Number.NEGATIVE_INFINITY;
   for (const e of events) {
-    const text = e.data?.text;
-    if (typeof text !== 'string' || text.length === 0) continue;
-    out.push({ role: e.type.startsWith('agent') ? 'agent' : 'user', text, at: e.at.toISOString() });
+    const entry = entryOf(e);
+    if (!entry) continue;
+    last = entry.startMs ?? last;
+    keyed.push({ entry, key: last });
   }
-  return out;
+  return keyed.sort((a, b) => a.key - b.key).map((k) => k.entry);
 }
