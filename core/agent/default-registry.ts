@@ -10,7 +10,8 @@ import { EspeakTts } from './providers/tts/espeak.ts';
 import { FestivalTts } from './providers/tts/festival.ts';
 import { FLITE_VOICES, type FliteVoice, FliteTts } from './providers/tts/flite.ts';
 import type { SpeechToText, TextToSpeech } from './providers/types.ts';
-import { SileroVad, sileroAvailable } from './providers/vad/silero.ts';
+import { SileroVad, sileroAvailable, warmSilero } from './providers/vad/silero.ts';
+import { stopFestival } from './providers/tts/festival.ts';
 import { type BuildContext, type ProviderEnv, ProviderRegistry, UnavailableError } from './registry.ts';
 import { EnergyVad } from './vad.ts';
 
@@ -111,4 +112,17 @@ let shared: ProviderRegistry | null = null;
 export function sharedRegistry(): ProviderRegistry {
   shared ??= defaultRegistry();
   return shared;
+}
+
+/**
+ * Loads what the first calls would otherwise wait for (Silero detectors block the event loop
+ * while they load), at boot rather than inside a call. Safe to call when engines are missing.
+ */
+export function warmOfflineProviders(detectors = 2): void {
+  if (sileroAvailable().ok) warmSilero(detectors);
+}
+
+/** Stops the engines' shared processes (the warm festival), at shutdown. */
+export function stopOfflineProviders(): void {
+  stopFestival();
 }
