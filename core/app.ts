@@ -11,11 +11,10 @@ import { metricsAuthorized, metricsUnauthorized } from './observability/metrics-
 import { isMediaPath, MediaServer, type MediaSocketData } from './realtime/index.ts';
 import type { Plane } from './server/index.ts';
 import type { CallSession } from './session/call-session.ts';
-import { createTelnyxHangup, createTransfer } from './telephony/index.ts';
-import { jambonzTransferHook } from './telephony/webhooks/jambonz-transfer.ts';
 import { parseCallCommand } from './session/commands.ts';
 import type { Store } from './store/index.ts';
 import { keys } from './store/keys.ts';
+import { createTelnyxHangup, createTransfer } from './telephony/index.ts';
 import { parseTelnyxPublicKey } from './telephony/signatures/telnyx.ts';
 import {
   CallAdmission,
@@ -23,6 +22,7 @@ import {
   TelnyxWebhooks,
   TwilioWebhooks,
 } from './telephony/webhooks/index.ts';
+import { jambonzTransferHook } from './telephony/webhooks/jambonz-transfer.ts';
 
 export interface CoreOptions {
   config: Config;

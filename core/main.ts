@@ -15,7 +15,10 @@ try {
   // node that made up its own would refuse every stream, so it does not boot without one.
   if (!config.REALTIME_WS_SECRET) {
     throw new ConfigError([
-      { name: 'REALTIME_WS_SECRET', reason: 'is required by core: the secret control and every core node share' },
+      {
+        name: 'REALTIME_WS_SECRET',
+        reason: 'is required by core: the secret control and every core node share',
+      },
     ]);
   }
   const log = createLogger({ level: config.LOG_LEVEL, service: 'core' });

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from '../../core/observability/index.ts';
-import type { Store } from '../../core/store/index.ts';
+import { keys, type Store } from '../../core/store/index.ts';
 import type { Sql } from '../db/index.ts';
 import { newId } from '../ids.ts';
 import {
@@ -57,6 +57,9 @@ const MIN_PACE_MS = 20;
  * `staleClaimMs` and stays for a person to decide. Outcomes arrive through the recorder (call
  * status and end events), which settles the contact: completed, retrying, or failed.
  */
+/** How long a placed call's context waits for its stream (ringing, answering). */
+const CALL_CONTEXT_TTL_MS = 60 * 60 * 1000;
+
 export class CampaignRunner {
   readonly runnerId: string;
   private readonly opts: Required<Omit<CampaignRunnerOptions, 'runnerId'>>;
@@ -222,6 +225,14 @@ export class CampaignRunner {
     const startedAt = new Date();
     let result: Awaited<ReturnType<OutboundDialing['place']>>;
     try {
+      // The contact's variables reach the agent (greeting placeholders, prompts) through the Store.
+      if (contact.variables && Object.keys(contact.variables).length > 0) {
+        await this.deps.store.set(
+          keys.callContext(callId),
+          JSON.stringify({ variables: contact.variables, campaignId: row.id }),
+          CALL_CONTEXT_TTL_MS,
+        );
+      }
       result = await outbound.place({
         callId,
         provider: row.provider,

@@ -262,7 +262,11 @@ export class Conversation implements Agent {
       this.ctx.say(line, { allowInterruptions: true });
     }, fillerAfterMs);
     try {
-      for await (const out of this.opts.brain.reply(input, { call: this.ctx.call, history: this.history, signal })) {
+      for await (const out of this.opts.brain.reply(input, {
+        call: this.ctx.call,
+        history: this.history,
+        signal,
+      })) {
         if (signal.aborted) break;
         if (out.kind === 'text') {
           if (!out.text) continue;

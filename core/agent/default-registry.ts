@@ -7,11 +7,10 @@ import { pocketsphinxAvailable } from './providers/stt/dictionary.ts';
 import { PocketsphinxStt } from './providers/stt/pocketsphinx.ts';
 import { ttsAvailable } from './providers/tts/availability.ts';
 import { EspeakTts } from './providers/tts/espeak.ts';
-import { FestivalTts } from './providers/tts/festival.ts';
-import { FLITE_VOICES, type FliteVoice, FliteTts } from './providers/tts/flite.ts';
+import { FestivalTts, stopFestival } from './providers/tts/festival.ts';
+import { FLITE_VOICES, FliteTts, type FliteVoice } from './providers/tts/flite.ts';
 import type { SpeechToText, TextToSpeech } from './providers/types.ts';
 import { SileroVad, sileroAvailable, warmSilero } from './providers/vad/silero.ts';
-import { stopFestival } from './providers/tts/festival.ts';
 import { type BuildContext, type ProviderEnv, ProviderRegistry, UnavailableError } from './registry.ts';
 import { EnergyVad } from './vad.ts';
 
@@ -24,7 +23,8 @@ export const CONVERSATION_RATE = 16000;
  */
 export function agentVoice(record: AgentRecord, registry: ProviderRegistry, env: ProviderEnv): TextToSpeech {
   const choice = record.tts ?? { provider: 'flite' };
-  const voice = record.voice ?? (typeof choice.options?.voice === 'string' ? choice.options.voice : undefined);
+  const voice =
+    record.voice ?? (typeof choice.options?.voice === 'string' ? choice.options.voice : undefined);
   try {
     return registry.require('tts', choice.provider, env)(choice, voice, env);
   } catch (err) {
@@ -83,27 +83,42 @@ export function defaultRegistry(): ProviderRegistry {
     return a.ok ? a : { ok: false as const, missing: `Debian package ${a.missing} is not installed` };
   };
   return new ProviderRegistry()
-    .brain('echo', diagnostic(() => new EchoAgent()))
-    .brain('loopback', diagnostic(() => new LoopbackAgent()))
+    .brain(
+      'echo',
+      diagnostic(() => new EchoAgent()),
+    )
+    .brain(
+      'loopback',
+      diagnostic(() => new LoopbackAgent()),
+    )
     .brain('scripted', scripted)
-    .speechToText('pocketsphinx', () => new PocketsphinxStt(), () => {
-      const a = pocketsphinxAvailable();
-      return a.ok ? a : { ok: false, missing: `Debian package ${a.missing} is not installed` };
-    })
+    .speechToText(
+      'pocketsphinx',
+      () => new PocketsphinxStt(),
+      () => {
+        const a = pocketsphinxAvailable();
+        return a.ok ? a : { ok: false, missing: `Debian package ${a.missing} is not installed` };
+      },
+    )
     .textToSpeech(
       'flite',
       (_choice, voice) => {
-        if (voice !== undefined && !(voice in FLITE_VOICES)) throw new UnavailableError(`tts flite: no voice ${voice}`);
+        if (voice !== undefined && !(voice in FLITE_VOICES))
+          throw new UnavailableError(`tts flite: no voice ${voice}`);
         return new FliteTts({ voice: voice as FliteVoice | undefined });
       },
       offline('flite'),
     )
     .textToSpeech('festival', (_choice, voice) => new FestivalTts({ voice }), offline('festival'))
     .textToSpeech('espeak', (_choice, voice) => new EspeakTts({ voice }), offline('espeak'))
-    .voiceDetector('silero', () => new SileroVad(), () => {
-      const a = sileroAvailable();
-      return a.ok ? a : { ok: false, missing: a.missing };
-    });
+    .voiceDetector(
+      'silero',
+      () => new SileroVad(),
+      () => {
+        const a = sileroAvailable();
+        return a.ok ? a : { ok: false, missing: a.missing };
+      },
+    );
 }
 
 let shared: ProviderRegistry | null = null;

@@ -26,7 +26,11 @@ export interface BuildContext {
 
 export type BrainFactory = (ctx: BuildContext) => AgentBuild | Promise<AgentBuild>;
 export type SttFactory = (choice: ProviderChoice | undefined, env: ProviderEnv) => SpeechToText;
-export type TtsFactory = (choice: ProviderChoice | undefined, voice: string | undefined, env: ProviderEnv) => TextToSpeech;
+export type TtsFactory = (
+  choice: ProviderChoice | undefined,
+  voice: string | undefined,
+  env: ProviderEnv,
+) => TextToSpeech;
 export type VadFactory = () => VoiceDetector;
 
 /** Whether a provider can run here, and if not, what is missing (a package, a key). */

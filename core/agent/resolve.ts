@@ -23,7 +23,11 @@ export const BUILTIN_AGENTS: Record<string, AgentRecord> = {
  * The agent's record as control mirrored it into the Store, or a built-in one. Null when the
  * agent does not exist, or its record does not parse (logged with the field at fault).
  */
-export async function loadAgentConfig(store: Store, agentId: string, log?: Logger): Promise<AgentRecord | null> {
+export async function loadAgentConfig(
+  store: Store,
+  agentId: string,
+  log?: Logger,
+): Promise<AgentRecord | null> {
   const raw = await store.get(keys.agent(agentId));
   if (raw === null) return BUILTIN_AGENTS[agentId] ?? null;
   let value: unknown;

@@ -10,9 +10,41 @@ export interface TurnDetector {
 
 /** Words a sentence rarely ends on: a turn ending on one is probably mid-phrase. */
 const CONTINUATIONS = new Set([
-  'and', 'or', 'but', 'so', 'because', 'the', 'a', 'an', 'to', 'for', 'of', 'with', 'at', 'in',
-  'on', 'my', 'your', 'our', 'um', 'uh', 'er', 'erm', 'like', 'if', 'then', 'that', 'is', 'are',
-  'was', 'i', "i'm", 'we', 'from', 'about', 'some',
+  'and',
+  'or',
+  'but',
+  'so',
+  'because',
+  'the',
+  'a',
+  'an',
+  'to',
+  'for',
+  'of',
+  'with',
+  'at',
+  'in',
+  'on',
+  'my',
+  'your',
+  'our',
+  'um',
+  'uh',
+  'er',
+  'erm',
+  'like',
+  'if',
+  'then',
+  'that',
+  'is',
+  'are',
+  'was',
+  'i',
+  "i'm",
+  'we',
+  'from',
+  'about',
+  'some',
 ]);
 
 /** A lexical detector: an unfinished last word or a trailing comma means mid-phrase. */
@@ -21,7 +53,11 @@ export class LexicalTurnDetector implements TurnDetector {
     const t = text.trim().toLowerCase();
     if (t.length === 0) return true;
     if (/[,;:-]$/.test(t)) return false;
-    const last = t.replace(/[.!?]+$/, '').split(/\s+/).pop() ?? '';
+    const last =
+      t
+        .replace(/[.!?]+$/, '')
+        .split(/\s+/)
+        .pop() ?? '';
     return !CONTINUATIONS.has(last);
   }
 }

@@ -258,7 +258,7 @@ export const settings = {
   }),
   DEFAULT_AGENT_ID: text({
     scope: 'core',
-    doc: 'Agent that answers a called number with no route. Unset: unrouted calls are politely rejected. `npm start` uses `echo`.',
+    doc: 'Agent that answers a called number with no route. Unset: unrouted calls are politely rejected. `npm start` uses the demo agent it seeds.',
   }),
   TWILIO_ACCOUNT_SID: text({
     scope: 'all',

@@ -1,14 +1,21 @@
 import type { Server, ServerWebSocket, WebSocketHandler } from 'bun';
-import type { AgentRecord } from '../agent/config.ts';
-import { type AgentBuild, type ProviderEnv, type ProviderRegistry, UnavailableError } from '../agent/registry.ts';
-import { sharedRegistry } from '../agent/default-registry.ts';
-import { loadAgentConfig } from '../agent/resolve.ts';
+import type { CallInfo } from '../agent/agent.ts';
 import { UnavailableAgent } from '../agent/brains/unavailable.ts';
+import type { AgentRecord } from '../agent/config.ts';
+import { sharedRegistry } from '../agent/default-registry.ts';
+import {
+  type AgentBuild,
+  type ProviderEnv,
+  type ProviderRegistry,
+  UnavailableError,
+} from '../agent/registry.ts';
+import { loadAgentConfig } from '../agent/resolve.ts';
 import { type FrameClock, sharedFrameClock } from '../audio/index.ts';
 import { safeEqualStrings } from '../auth/constant-time.ts';
 import { type TokenClaims, verifyToken } from '../auth/tokens.ts';
 import type { Logger } from '../observability/log.ts';
 import { CallSession, type EndReason } from '../session/call-session.ts';
+import { keys } from '../store/keys.ts';
 import type { Store } from '../store/store.ts';
 import type { InboundFrame, StartFrame, WireCodec, WireProtocol } from '../wire/frames.ts';
 import { createCodec, JAMBONZ_SUBPROTOCOL } from '../wire/index.ts';
@@ -276,12 +283,32 @@ export class MediaServer {
 
     const config = await loadAgentConfig(this.opts.store, agentId, this.opts.log);
     if (!config) return deny(`unknown agent ${agentId}`);
-    const build = await this.buildAgent(config, start.sampleRate);
+    const [build, context] = await Promise.all([
+      this.buildAgent(config, start.sampleRate),
+      this.callContext(callId),
+    ]);
     if (ws.readyState !== 1) {
       build.vad.close?.();
       return;
     }
-    this.attach(ws, { ...start, callId }, agentId, config, build, start.callId);
+    this.attach(ws, { ...start, callId }, agentId, config, build, start.callId, context);
+  }
+
+  /** What control left for a call it placed (a campaign contact's variables), if anything. */
+  private async callContext(callId: string): Promise<Partial<CallInfo>> {
+    try {
+      const raw = await this.opts.store.get(keys.callContext(callId));
+      if (!raw) return {};
+      const value = JSON.parse(raw) as { variables?: unknown };
+      const variables: Record<string, string> = {};
+      if (value.variables && typeof value.variables === 'object') {
+        for (const [k, v] of Object.entries(value.variables)) if (typeof v === 'string') variables[k] = v;
+      }
+      return { variables, direction: 'outbound' };
+    } catch (err) {
+      this.opts.log.warn({ callId, err: (err as Error).message }, 'call context unreadable');
+      return {};
+    }
   }
 
   /**
@@ -294,7 +321,8 @@ export class MediaServer {
     try {
       return await registry.build(config, wireRate, env);
     } catch (err) {
-      const reason = err instanceof UnavailableError ? err.message : `agent failed to start: ${(err as Error).message}`;
+      const reason =
+        err instanceof UnavailableError ? err.message : `agent failed to start: ${(err as Error).message}`;
       this.opts.log.warn({ agentId: config.id, reason }, 'agent unavailable on this node');
       const tts = registry.fallbackVoice(env);
       const pipelineRate = tts?.sampleRate ?? wireRate;
@@ -345,6 +373,7 @@ export class MediaServer {
     config: AgentRecord,
     build: AgentBuild,
     providerCallId: string,
+    call: Partial<CallInfo>,
   ): void {
     const d = ws.data;
     const metrics = mediaMetrics[d.protocol];
@@ -360,6 +389,7 @@ export class MediaServer {
       agentId,
       protocol: d.protocol,
       start,
+      call,
       wireOut,
       agent: build.agent,
       agentConfig: config,

@@ -367,7 +367,8 @@ export class CallSession {
       }
     }
     // Outbound audio due about now rides along with this inbound frame (see Playout.pump).
-    if (this.playout.playing) this.playout.pump(this.opts.monotonicNow?.() ?? performance.now(), INBOUND_PUMP_EARLY_MS);
+    if (this.playout.playing)
+      this.playout.pump(this.opts.monotonicNow?.() ?? performance.now(), INBOUND_PUMP_EARLY_MS);
     if (event === 'speech_end') {
       this.bargedThisTurn = false;
       this.turnIndex++;

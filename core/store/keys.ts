@@ -10,6 +10,8 @@ export const keys = {
   numberRoute: (e164: string) => `number:${e164}`,
   /** JSON state of a live call (who owns it, its leases, its agent). */
   call: (callId: string) => `call:${callId}`,
+  /** JSON `{ variables, campaignId? }` control leaves for a call it places (a campaign contact's data). */
+  callContext: (callId: string) => `call:${callId}:context`,
   /** Per-call timeline stream: every step of one call, in order. */
   callTimeline: (callId: string) => `call:${callId}:timeline`,
   /** The global event stream control's recorder and dispatcher consume (consumer groups). */

@@ -11,15 +11,9 @@
  *   answers 422 with code `90018` ("Call has already ended"), an unknown id 404.
  * `call_control_id` values look like `v3:…`; like Telnyx's own SDKs we keep `:` unescaped in the path.
  */
-import {
-  ProviderError,
-  type ProviderName,
-  parseJsonObject,
-  requestProvider,
-  retryAfterMs,
-} from './provider-error.ts';
+import { ProviderError, parseJsonObject, requestProvider, retryAfterMs } from './provider-error.ts';
 
-/** `ProviderName` predates Telnyx REST; the name is the same string either way. */
+/** The provider name on this client's errors. */
 const TELNYX = 'telnyx';
 
 /** Telnyx's error code for a command sent to a call that already ended. */

@@ -6,7 +6,14 @@ import { PocketsphinxStt } from '../../core/agent/providers/stt/pocketsphinx.ts'
 import { Resampler } from '../../core/audio/resampler.ts';
 import { keys } from '../../core/store/index.ts';
 import { type Platform, startPlatform } from '../control/platform.ts';
-import { type Backing, embedded, eventually, type Json, makeAccount, postgresAndRedis } from '../control/support.ts';
+import {
+  type Backing,
+  embedded,
+  eventually,
+  type Json,
+  makeAccount,
+  postgresAndRedis,
+} from '../control/support.ts';
 import {
   jambonzClient,
   type MediaClient,
@@ -19,7 +26,8 @@ import { synthesize, voicesAvailable } from '../support/voices.ts';
 const API_KEY = 'sk_test_conversation_realtime_key';
 const QUESTION = 'what are your opening hours';
 const offline = pocketsphinxAvailable().ok && voicesAvailable.flite;
-if (!offline) console.warn('\n!!! pocketsphinx or flite not installed: conversation end-to-end tests are SKIPPED\n');
+if (!offline)
+  console.warn('\n!!! pocketsphinx or flite not installed: conversation end-to-end tests are SKIPPED\n');
 
 function concat(chunks: Int16Array[]): Int16Array {
   const out = new Int16Array(chunks.reduce((n, c) => n + c.length, 0));
@@ -70,7 +78,13 @@ describe.skipIf(!offline && process.env.CI !== 'true')(
 
     /** Admits the call the way a provider webhook does, and returns its stream token. */
     const streamToken = async (callId: string, provider: 'twilio' | 'jambonz') => {
-      const admitted = await p.core.admission.admit({ provider, callId, to: '+15550100', from: '+15550101', agentId });
+      const admitted = await p.core.admission.admit({
+        provider,
+        callId,
+        to: '+15550100',
+        from: '+15550101',
+        agentId,
+      });
       if (!admitted.ok) throw new Error(`not admitted: ${admitted.reason}`);
       return admitted.token;
     };
@@ -79,19 +93,31 @@ describe.skipIf(!offline && process.env.CI !== 'true')(
       {
         name: 'Twilio (mu-law 8 kHz)',
         rate: 8000,
-        connect: async (id) => twilioClient({ baseWsUrl: wsBase, callId: id, token: await streamToken(id, 'twilio') }),
+        connect: async (id) =>
+          twilioClient({ baseWsUrl: wsBase, callId: id, token: await streamToken(id, 'twilio') }),
       },
       {
         name: 'Jambonz (L16 16 kHz)',
         rate: 16000,
         connect: async (id) =>
-          jambonzClient({ baseWsUrl: wsBase, callId: id, token: await streamToken(id, 'jambonz'), sampleRate: 16000 }),
+          jambonzClient({
+            baseWsUrl: wsBase,
+            callId: id,
+            token: await streamToken(id, 'jambonz'),
+            sampleRate: 16000,
+          }),
       },
       {
         name: 'native (PCM16 16 kHz)',
         rate: 16000,
         connect: (id) =>
-          nativeClient({ baseWsUrl: wsBase, callId: id, agentId, sampleRate: 16000, protocols: ['sipai.v1', `sipai.key.${API_KEY}`] }),
+          nativeClient({
+            baseWsUrl: wsBase,
+            callId: id,
+            agentId,
+            sampleRate: 16000,
+            protocols: ['sipai.v1', `sipai.key.${API_KEY}`],
+          }),
       },
     ];
 

@@ -1,12 +1,19 @@
 import type { CallInfo } from '../agent.ts';
 import type { AgentRecord, IntentRecord } from '../config.ts';
-import { type Brain, type BrainInput, type BrainOutput, type BrainTurnContext, fillTemplate } from './brain.ts';
+import {
+  type Brain,
+  type BrainInput,
+  type BrainOutput,
+  type BrainTurnContext,
+  fillTemplate,
+} from './brain.ts';
 
 /** What the scripted brain says when it did not understand. */
 export const FALLBACK = 'Sorry, could you say that again?';
 export const GOODBYE = 'Thank you for calling. Goodbye.';
 const ANYTHING_ELSE = 'Is there anything else I can help you with?';
-const NOBODY_FREE = "I'm sorry, there is nobody free to take your call right now. You can ask me about something else.";
+const NOBODY_FREE =
+  "I'm sorry, there is nobody free to take your call right now. You can ask me about something else.";
 const PUTTING_THROUGH = 'Let me put you through to someone who can help.';
 /** Misses in a row before the brain offers a person or the keypad menu. */
 const MAX_MISSES = 2;
@@ -16,7 +23,15 @@ const FUZZY_THRESHOLD = 0.6;
 /** Built-in meanings every scripted agent understands, with the phrases the recogniser accepts. */
 const BUILTINS = {
   goodbye: ['goodbye', 'bye', 'bye bye', 'no thank you', 'no thanks', "that's all", 'that is all'],
-  person: ['talk to a person', 'a person', 'speak to someone', 'an operator', 'operator', 'representative', 'a human'],
+  person: [
+    'talk to a person',
+    'a person',
+    'speak to someone',
+    'an operator',
+    'operator',
+    'representative',
+    'a human',
+  ],
   repeat: ['repeat that', 'say that again', 'can you repeat that', 'what did you say'],
   yes: ['yes', 'yes please', 'yeah', 'sure'],
   no: ['no', 'nope', 'no that is all'],

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { ScriptedBrain } from '../../../core/agent/brains/scripted.ts';
 import type { AgentRecord } from '../../../core/agent/config.ts';
 import { parseAgentRecord } from '../../../core/agent/config.ts';
-import { ScriptedBrain } from '../../../core/agent/brains/scripted.ts';
 import { Conversation, type Timers } from '../../../core/agent/conversation.ts';
 import type {
   AudioChunk,
@@ -56,7 +56,10 @@ function harness(opts: { record?: Partial<AgentRecord>; stt?: FakeStt; sttError?
   const sent: { atMs: number; frame: OutboundFrame }[] = [];
   const transport = {
     send: (frame: OutboundFrame) => {
-      sent.push({ atMs: nowMs, frame: frame.kind === 'audio_out' ? { ...frame, data: frame.data.slice() } : frame });
+      sent.push({
+        atMs: nowMs,
+        frame: frame.kind === 'audio_out' ? { ...frame, data: frame.data.slice() } : frame,
+      });
     },
     close: () => {},
   };
@@ -88,11 +91,23 @@ function harness(opts: { record?: Partial<AgentRecord>; stt?: FakeStt; sttError?
     callId: 'call-1',
     agentId: record.id,
     protocol: 'native',
-    start: { kind: 'start', callId: 'call-1', encoding: 'pcm16', sampleRate: RATE, channels: 1, params: {}, call: {} },
+    start: {
+      kind: 'start',
+      callId: 'call-1',
+      encoding: 'pcm16',
+      sampleRate: RATE,
+      channels: 1,
+      params: {},
+      call: {},
+    },
     wireOut: { encoding: 'pcm16', sampleRate: RATE },
     agent: conversation,
     agentConfig: record,
-    vad: new ModelVad(new MarkerDetector(), { sampleRate: RATE, stopMs: record.endpointing.minMs, startMs: 100 }),
+    vad: new ModelVad(new MarkerDetector(), {
+      sampleRate: RATE,
+      stopMs: record.endpointing.minMs,
+      startMs: 100,
+    }),
     tts: new FakeVoice(),
     pipelineRate: RATE,
     transport,
@@ -121,7 +136,12 @@ function harness(opts: { record?: Partial<AgentRecord>; stt?: FakeStt; sttError?
       }
     }
     const pcm = new Int16Array(FRAME).fill(voiced ? 1 : 0);
-    session.handle({ kind: 'audio_in', encoding: 'pcm16', sampleRate: RATE, data: new Uint8Array(pcm.buffer) });
+    session.handle({
+      kind: 'audio_in',
+      encoding: 'pcm16',
+      sampleRate: RATE,
+      data: new Uint8Array(pcm.buffer),
+    });
     for (const l of [...listeners]) l();
     await settle();
   };
@@ -131,7 +151,10 @@ function harness(opts: { record?: Partial<AgentRecord>; stt?: FakeStt; sttError?
   const events = async () => {
     await session.timeline.flush();
     const entries = await store.range(keys.callTimeline('call-1'));
-    return entries.map((e) => ({ type: e.fields.type!, data: e.fields.data ? JSON.parse(e.fields.data) : {} }));
+    return entries.map((e) => ({
+      type: e.fields.type!,
+      data: e.fields.data ? JSON.parse(e.fields.data) : {},
+    }));
   };
   return { session, conversation, sent, step, run, settle, events, ended, capacity, stt, now: () => nowMs };
 }
@@ -182,12 +205,17 @@ class FakeVoice implements TextToSpeech {
     for (const sentence of all.split(/(?<=[.!?])\s+/).filter(Boolean)) {
       if (signal.aborted) return;
       const n = sentence.split(/\s+/).length;
-      yield { pcm: new Int16Array((n * MS_PER_WORD * RATE) / 1000).fill(500), sampleRate: RATE, text: sentence };
+      yield {
+        pcm: new Int16Array((n * MS_PER_WORD * RATE) / 1000).fill(500),
+        sampleRate: RATE,
+        text: sentence,
+      };
     }
   }
 }
 
-const audioFrames = (sent: { frame: OutboundFrame }[]) => sent.filter((s) => s.frame.kind === 'audio_out').length;
+const audioFrames = (sent: { frame: OutboundFrame }[]) =>
+  sent.filter((s) => s.frame.kind === 'audio_out').length;
 const kinds = (sent: { frame: OutboundFrame }[]) => sent.map((s) => s.frame.kind);
 
 describe('Conversation orchestration (hand-driven clock, scripted fakes)', () => {
@@ -261,7 +289,8 @@ describe('Conversation orchestration (hand-driven clock, scripted fakes)', () =>
     const cut = events.find((e) => e.type === 'agent.said' && e.data.interrupted === true);
     expect(cut).toBeDefined();
     const heard = cut!.data.text as string;
-    const full = 'We are open from nine in the morning until five in the evening every single day of the week.';
+    const full =
+      'We are open from nine in the morning until five in the evening every single day of the week.';
     expect(full.startsWith(heard)).toBe(true);
     const wordsHeard = heard.split(/\s+/).length;
     // Played time over 200 ms a word, give or take the one word in progress.
@@ -273,7 +302,12 @@ describe('Conversation orchestration (hand-driven clock, scripted fakes)', () =>
   });
 
   it('does not let a cough interrupt the agent', async () => {
-    await greetAndAsk(new FakeStt([{ text: 'what are your opening hours', final: true }, { text: '', final: true }]));
+    await greetAndAsk(
+      new FakeStt([
+        { text: 'what are your opening hours', final: true },
+        { text: '', final: true },
+      ]),
+    );
     await h.run(25, false);
     const before = h.sent.length;
     // 120 ms of sound: the VAD calls it speech, but it is shorter than interruptMinMs.
@@ -287,7 +321,12 @@ describe('Conversation orchestration (hand-driven clock, scripted fakes)', () =>
   });
 
   it('resumes what was cut off when the interruption turns out to be no words', async () => {
-    await greetAndAsk(new FakeStt([{ text: 'what are your opening hours', final: true }, { text: '', final: true }]));
+    await greetAndAsk(
+      new FakeStt([
+        { text: 'what are your opening hours', final: true },
+        { text: '', final: true },
+      ]),
+    );
     await h.run(40, false);
     // 400 ms of noise the VAD takes for speech: it interrupts; the recogniser hears no words.
     await h.run(20, true);
@@ -320,7 +359,9 @@ describe('Conversation orchestration (hand-driven clock, scripted fakes)', () =>
     expect(h.ended).toEqual(['error']);
     const events = await h.events();
     expect(events.find((e) => e.type === 'agent.error')?.data.message).toBe('recogniser crashed');
-    expect(events.find((e) => e.type === 'agent.said' && e.data.text === APOLOGY)?.data.interrupted).toBe(false);
+    expect(events.find((e) => e.type === 'agent.said' && e.data.text === APOLOGY)?.data.interrupted).toBe(
+      false,
+    );
     expect(events.at(-1)?.type).toBe('call.ended');
     await h.settle();
     expect((await h.capacity.counts()).global.count).toBe(0);
@@ -329,9 +370,7 @@ describe('Conversation orchestration (hand-driven clock, scripted fakes)', () =>
   it('answers keypad digits and typed text as turns', async () => {
     h = harness({
       record: {
-        intents: [
-          { name: 'hours', examples: ['opening hours'], reply: 'We open at nine.', digit: '1' },
-        ],
+        intents: [{ name: 'hours', examples: ['opening hours'], reply: 'We open at nine.', digit: '1' }],
       },
     });
     void h.session.begin();
