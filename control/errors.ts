@@ -97,7 +97,7 @@ function validationIssues(error: unknown): FieldIssue[] {
   const all = (error as { all?: SchemaIssue[] }).all ?? [];
   const issues: FieldIssue[] = [];
   for (const e of all) {
-    const field = (e.path ?? '').replace(/^\//, '').replaceAll('/', '.') || '(body)';
+    const field = (e.path ?? '').replace(/^\//, '').replace(/\//g, '.') || '(body)';
     const message = Array.isArray(e.schema?.enum)
       ? `must be one of ${e.schema.enum.join(', ')}`
       : (e.summary ?? e.message ?? 'invalid');

@@ -103,7 +103,7 @@ export function parseAgentRecord(
   });
   if (Value.Check(AgentRecord, candidate)) return { ok: true, record: candidate };
   const first = Value.Errors(AgentRecord, candidate).First();
-  const field = first?.path.replace(/^\//, '').replaceAll('/', '.') || '(record)';
+  const field = first?.path.replace(/^\//, '').replace(/\//g, '.') || '(record)';
   return { ok: false, error: `${field}: ${first?.message ?? 'invalid'}` };
 }
 

@@ -30,7 +30,14 @@ const MS_PER_WORD = 200;
  * session's wall clock and the conversation's timers. `step()` advances 20 ms and delivers one
  * inbound frame, the way a provider's stream would.
  */
-function harness(opts: { record?: Partial<AgentRecord>; stt?: FakeStt; sttError?: Error } = {}) {
+function harness(
+  opts: {
+    record?: Partial<AgentRecord>;
+    stt?: FakeStt;
+    direction?: 'inbound' | 'outbound';
+    transfer?: (to: string) => Promise<void>;
+  } = {},
+) {
   let nowMs = 1_000_000;
   const listeners = new Set<() => void>();
   const clock = {
@@ -100,6 +107,8 @@ function harness(opts: { record?: Partial<AgentRecord>; stt?: FakeStt; sttError?
       params: {},
       call: {},
     },
+    call: { direction: opts.direction ?? 'inbound' },
+    transfer: opts.transfer,
     wireOut: { encoding: 'pcm16', sampleRate: RATE },
     agent: conversation,
     agentConfig: record,
@@ -383,5 +392,116 @@ describe('Conversation orchestration (hand-driven clock, scripted fakes)', () =>
     const said = (await h.events()).filter((e) => e.type === 'agent.said').map((e) => e.data.text as string);
     expect(said[1]).toContain('We open at nine.');
     expect(said[2]).toContain('We open at nine.');
+  });
+
+  it('waits up to endpointing.maxMs when the words look unfinished, and takes the rest as the same turn', async () => {
+    const stt = new FakeStt([
+      { text: 'what are your', final: true },
+      { text: 'opening hours', final: true },
+    ]);
+    h = harness({ stt, record: { endpointing: { minMs: 500, maxMs: 2000 } } });
+    void h.session.begin();
+    await h.settle();
+    await h.run(30, false);
+    await h.run(20, true);
+    // 500 ms of silence ends the VAD's turn; "what are your" is unfinished, so no reply yet.
+    await h.run(40, false);
+    let events = await h.events();
+    expect(events.filter((e) => e.type === 'agent.said')).toHaveLength(1);
+    // The caller goes on within maxMs: one turn, answered as a whole.
+    await h.run(20, true);
+    await h.run(400, false);
+    events = await h.events();
+    const said = events.filter((e) => e.type === 'agent.said').map((e) => e.data.text as string);
+    expect(said[1]).toContain('We are open from nine');
+    expect(h.conversation.history.filter((m) => m.role === 'user').map((m) => m.content)).toEqual([
+      'what are your opening hours',
+    ]);
+  });
+
+  it('answers after maxMs with the unfinished words when the caller does not go on', async () => {
+    h = harness({
+      stt: new FakeStt([{ text: 'i would like to', final: true }]),
+      record: { endpointing: { minMs: 500, maxMs: 1500 } },
+    });
+    void h.session.begin();
+    await h.settle();
+    await h.run(30, false);
+    await h.run(20, true);
+    // minMs (500) then maxMs - minMs (1000) more: the held words go to the brain, which re-prompts.
+    await h.run(74, false);
+    expect((await h.events()).filter((e) => e.type === 'agent.said')).toHaveLength(1);
+    await h.run(200, false);
+    const said = (await h.events()).filter((e) => e.type === 'agent.said').map((e) => e.data.text);
+    expect(said[1]).toBe('Sorry, could you say that again?');
+  });
+
+  it('greets an outbound callee after they answer, not over them', async () => {
+    h = harness({ direction: 'outbound', stt: new FakeStt([{ text: 'hello', final: true }]) });
+    void h.session.begin();
+    await h.settle();
+    // The callee says "hello?" at once: no greeting while they speak.
+    await h.run(25, true);
+    expect(kinds(h.sent)).not.toContain('audio_out');
+    await h.run(26, false);
+    await h.run(60, false);
+    const said = (await h.events()).filter((e) => e.type === 'agent.said').map((e) => e.data.text);
+    expect(said).toEqual(['Hello there.']);
+  });
+
+  it('greets a silent outbound callee after a short silence', async () => {
+    h = harness({ direction: 'outbound' });
+    void h.session.begin();
+    await h.settle();
+    await h.run(70, false);
+    expect(kinds(h.sent)).not.toContain('audio_out');
+    await h.run(10, false);
+    expect(kinds(h.sent)).toContain('audio_out');
+  });
+
+  it('transfers the caller through the provider after saying so, and ends the session as transferred', async () => {
+    const transfers: string[] = [];
+    h = harness({
+      record: { transferTo: '+14155550199' },
+      stt: new FakeStt([{ text: 'talk to a person', final: true }]),
+      transfer: async (to) => {
+        transfers.push(to);
+      },
+    });
+    void h.session.begin();
+    await h.settle();
+    await h.run(30, false);
+    await h.run(20, true);
+    await h.run(26, false);
+    for (let i = 0; i < 400 && h.ended.length === 0; i++) await h.step(false);
+    expect(transfers).toEqual(['+14155550199']);
+    expect(h.ended).toEqual(['transferred']);
+    const events = await h.events();
+    expect(
+      events.find(
+        (e) => e.type === 'agent.said' && e.data.text === 'Let me put you through to someone who can help.',
+      )?.data.interrupted,
+    ).toBe(false);
+    expect(events.find((e) => e.type === 'call.transferring')?.data.to).toBe('+14155550199');
+  });
+
+  it('speaks a live say command and tells the caller when a transfer is impossible', async () => {
+    h = harness({
+      record: { transferTo: '+14155550199' },
+      stt: new FakeStt([{ text: 'a person', final: true }]),
+    });
+    void h.session.begin();
+    await h.settle();
+    await h.run(30, false);
+    h.session.sayCommand('Your table is ready.');
+    await h.run(40, false);
+    // No transfer function on this session (a native client): the agent says it cannot.
+    await h.run(20, true);
+    await h.run(26, false);
+    await h.run(300, false);
+    const said = (await h.events()).filter((e) => e.type === 'agent.said').map((e) => e.data.text as string);
+    expect(said).toContain('Your table is ready.');
+    expect(said.some((t) => t.startsWith("I'm sorry, I can't transfer you from here."))).toBe(true);
+    expect(h.ended).toEqual([]);
   });
 });
