@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Brain, BrainOutput } from '../../../core/agent/brains/brain.ts';
 import { ScriptedBrain } from '../../../core/agent/brains/scripted.ts';
 import type { AgentRecord } from '../../../core/agent/config.ts';
 import { parseAgentRecord } from '../../../core/agent/config.ts';
@@ -36,6 +37,8 @@ function harness(
     stt?: FakeStt;
     direction?: 'inbound' | 'outbound';
     transfer?: (to: string) => Promise<void>;
+    brain?: Brain;
+    fillerAfterMs?: number;
   } = {},
 ) {
   let nowMs = 1_000_000;
@@ -86,10 +89,10 @@ function harness(
   const record = parsed.record;
   const stt = opts.stt ?? new FakeStt();
   const conversation = new Conversation({
-    brain: new ScriptedBrain(record),
+    brain: opts.brain ?? new ScriptedBrain(record),
     stt,
     timers: manualTimers,
-    fillerAfterMs: 10_000,
+    fillerAfterMs: opts.fillerAfterMs ?? 10_000,
   });
   const store = new MemoryStore();
   const ended: EndReason[] = [];
@@ -503,5 +506,43 @@ describe('Conversation orchestration (hand-driven clock, scripted fakes)', () =>
     expect(said).toContain('Your table is ready.');
     expect(said.some((t) => t.startsWith("I'm sorry, I can't transfer you from here."))).toBe(true);
     expect(h.ended).toEqual([]);
+  });
+
+  it('says a filler line when a reply is slow to start, then the reply', async () => {
+    let release!: () => void;
+    const ready = new Promise<void>((r) => {
+      release = r;
+    });
+    const slow: Brain = {
+      kind: 'slow',
+      phrases: () => [],
+      greeting: () => 'Hello there.',
+      async *reply(): AsyncIterable<BrainOutput> {
+        await ready;
+        yield { kind: 'text', text: 'Here is your answer.' };
+      },
+    };
+    h = harness({
+      brain: slow,
+      fillerAfterMs: 1500,
+      stt: new FakeStt([{ text: 'book a table', final: true }]),
+    });
+    void h.session.begin();
+    await h.settle();
+    await h.run(30, false);
+    await h.run(20, true);
+    await h.run(26, false);
+    // The turn ended on the 25th silent frame: 1.5 s (75 frames) later without a reply, the filler.
+    await h.run(73, false);
+    let events = await h.events();
+    expect(events.some((e) => e.type === 'agent.filler')).toBe(false);
+    await h.run(1, false);
+    await h.run(40, false);
+    events = await h.events();
+    expect(events.find((e) => e.type === 'agent.filler')?.data.text).toBe('One moment, please.');
+    release();
+    await h.run(100, false);
+    const said = (await h.events()).filter((e) => e.type === 'agent.said').map((e) => e.data.text);
+    expect(said).toEqual(['Hello there.', 'One moment, please.', 'Here is your answer.']);
   });
 });
