@@ -1,3 +1,4 @@
+import { dtmfTones } from '../audio/dtmf.ts';
 import { Resampler } from '../audio/resampler.ts';
 import type { Agent, AgentContext, SpeechHandle, SpeechResult, UserTurn } from './agent.ts';
 import { AsyncQueue } from './async-queue.ts';
@@ -251,7 +252,7 @@ export class Conversation implements Agent {
     const brainStartedAt = this.timers.now();
     let firstTextAt: number | null = null;
     let handle: SpeechHandle | null = null;
-    let action: Exclude<BrainOutput, { kind: 'text' }> | null = null;
+    const actions: Exclude<BrainOutput, { kind: 'text' }>[] = [];
     const words = new AsyncQueue<string>(signal);
     const fillerAfterMs = this.opts.fillerAfterMs ?? 2000;
     let filler: unknown = this.timers.setTimeout(() => {
@@ -276,7 +277,7 @@ export class Conversation implements Agent {
           }
           words.push(out.text);
         } else {
-          action = out;
+          actions.push(out);
         }
       }
     } finally {
@@ -288,7 +289,23 @@ export class Conversation implements Agent {
       const result = await handle.done;
       if (result.interrupted) return;
     }
-    if (!action || signal.aborted || this.closed) return;
+    for (const action of actions) {
+      if (signal.aborted || this.closed) return;
+      await this.act(action);
+    }
+  }
+
+  /** Carries out one of the brain's actions, once its words have been spoken. */
+  private async act(action: Exclude<BrainOutput, { kind: 'text' }>): Promise<void> {
+    if (action.kind === 'dtmf') {
+      this.ctx.event('agent.dtmf', { digits: action.digits });
+      const chunk = { pcm: dtmfTones(action.digits, this.ctx.sampleRate), sampleRate: this.ctx.sampleRate };
+      const tones = (async function* () {
+        yield chunk;
+      })();
+      await this.ctx.say(tones, { allowInterruptions: false, record: false }).done;
+      return;
+    }
     if (action.kind === 'hangup') {
       this.ctx.hangup(action.reason);
       return;

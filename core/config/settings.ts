@@ -243,6 +243,13 @@ export const settings = {
     scope: 'control',
     doc: 'Requests one API key may make per minute (a fixed window counted in the Store, so it holds across control nodes); past it, 429 with Retry-After.',
   }),
+  CALL_TIMELINE_TTL_SEC: int({
+    def: 3600,
+    min: 1,
+    max: 604_800,
+    scope: 'control',
+    doc: "How long a call's own event stream stays in the Store once the recorder has written the call's end to the database (or closed it as lost); then it is deleted.",
+  }),
   METRICS_API_KEY: text({
     scope: 'all',
     doc: 'When set, `GET /metrics` requires `Authorization: Bearer <this key>` (401 otherwise). Unset: /metrics is open, for scrapers inside the network.',
@@ -348,6 +355,44 @@ export const settings = {
   CORE_API_KEY: text({
     scope: 'core',
     doc: "Bearer key for core's operator endpoints (`GET /telephony/capacity`). Unset: those endpoints answer 404.",
+    secret: true,
+  }),
+  OPENAI_API_KEY: text({
+    scope: 'all',
+    doc: 'OpenAI (or compatible) key for the `openai` LLM and voice. Unset: agents using them are reported not ready.',
+    secret: true,
+  }),
+  OPENAI_BASE_URL: url({
+    protocols: ['http:', 'https:'],
+    scope: 'all',
+    doc: 'Base of the OpenAI-compatible API, as the `openai` SDK takes it (`/chat/completions`, `/audio/speech` appended).',
+    defaultText: 'https://api.openai.com/v1',
+  }),
+  DEEPGRAM_API_KEY: text({
+    scope: 'all',
+    doc: 'Deepgram key for the `deepgram` live speech-to-text. Unset: agents using it are reported not ready.',
+    secret: true,
+  }),
+  DEEPGRAM_BASE_URL: url({
+    protocols: ['ws:', 'wss:'],
+    scope: 'all',
+    doc: 'Base of Deepgram live STT (`/v1/listen` appended).',
+    defaultText: 'wss://api.deepgram.com',
+  }),
+  ELEVENLABS_API_KEY: text({
+    scope: 'all',
+    doc: 'ElevenLabs key for the `elevenlabs` voice. Unset: agents using it are reported not ready.',
+    secret: true,
+  }),
+  ELEVENLABS_BASE_URL: url({
+    protocols: ['ws:', 'wss:'],
+    scope: 'all',
+    doc: 'Base of ElevenLabs streaming TTS (`/v1/text-to-speech/…` appended).',
+    defaultText: 'wss://api.elevenlabs.io',
+  }),
+  WEBHOOK_SECRET: text({
+    scope: 'all',
+    doc: 'Signs requests to agents\' tool endpoints (Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature`). Unset: tool calls are unsigned.',
     secret: true,
   }),
 } satisfies Record<string, Setting<unknown>>;

@@ -18,7 +18,9 @@ export interface BrainInput {
 export type BrainOutput =
   | { kind: 'text'; text: string }
   | { kind: 'hangup'; reason: string }
-  | { kind: 'transfer'; to: string };
+  | { kind: 'transfer'; to: string }
+  /** Keypad tones, played in-band after the words before them. */
+  | { kind: 'dtmf'; digits: string };
 
 export interface BrainTurnContext {
   call: CallInfo;
@@ -26,6 +28,8 @@ export interface BrainTurnContext {
   history: readonly ChatMessage[];
   /** Aborted when the caller interrupts or the call ends: stop producing. */
   signal: AbortSignal;
+  /** Appends a step to the call's timeline (tool calls and their results). */
+  event?(type: string, data?: Record<string, unknown>): void;
 }
 
 /**
