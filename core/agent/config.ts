@@ -82,6 +82,16 @@ export const RECORD_DEFAULTS = {
   bargeIn: true,
 } as const satisfies Partial<AgentRecord>;
 
+/**
+ * The providers a brain uses when the record names none: offline for `scripted`; the vendors
+ * users bring keys for (Deepgram, OpenAI) for `llm`. Readiness and the registry both read this.
+ */
+export function defaultProviders(brain: BrainKind): { stt: string; tts: string; llm: string | null } {
+  return brain === 'llm'
+    ? { stt: 'deepgram', tts: 'openai', llm: 'openai' }
+    : { stt: 'pocketsphinx', tts: 'flite', llm: null };
+}
+
 /** Default caller speech before a barge-in, ms. */
 export const DEFAULT_INTERRUPT_MIN_MS = 300;
 

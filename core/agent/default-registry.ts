@@ -1,17 +1,30 @@
+import type { Brain } from './brains/brain.ts';
 import { EchoAgent } from './brains/echo.ts';
+import { LlmBrain } from './brains/llm.ts';
 import { LoopbackAgent } from './brains/loopback.ts';
 import { ScriptedBrain } from './brains/scripted.ts';
-import type { AgentRecord } from './config.ts';
+import { type AgentRecord, defaultProviders } from './config.ts';
 import { Conversation } from './conversation.ts';
+import { ResilientLanguageModel } from './providers/llm/resilient.ts';
+import { registerDeepgram } from './providers/stt/deepgram.ts';
 import { pocketsphinxAvailable } from './providers/stt/dictionary.ts';
 import { PocketsphinxStt } from './providers/stt/pocketsphinx.ts';
 import { ttsAvailable } from './providers/tts/availability.ts';
+import { registerElevenLabs } from './providers/tts/elevenlabs.ts';
 import { EspeakTts } from './providers/tts/espeak.ts';
 import { FestivalTts, stopFestival } from './providers/tts/festival.ts';
 import { FLITE_VOICES, FliteTts, type FliteVoice } from './providers/tts/flite.ts';
+import { registerOpenAi } from './providers/tts/openai.ts';
 import type { SpeechToText, TextToSpeech } from './providers/types.ts';
 import { SileroVad, sileroAvailable, warmSilero } from './providers/vad/silero.ts';
-import { type BuildContext, type ProviderEnv, ProviderRegistry, UnavailableError } from './registry.ts';
+import {
+  type AgentBuild,
+  type BuildContext,
+  type ProviderEnv,
+  ProviderRegistry,
+  UnavailableError,
+} from './registry.ts';
+import { ToolRunner } from './tools.ts';
 import { EnergyVad } from './vad.ts';
 
 /** The pipeline rate of conversational brains: what the offline recogniser and Silero take. */
@@ -22,7 +35,7 @@ export const CONVERSATION_RATE = 16000;
  * provider when the first cannot run here. Throws naming what is missing when neither can.
  */
 export function agentVoice(record: AgentRecord, registry: ProviderRegistry, env: ProviderEnv): TextToSpeech {
-  const choice = record.tts ?? { provider: 'flite' };
+  const choice = record.tts ?? { provider: defaultProviders(record.brain).tts };
   const voice =
     record.voice ?? (typeof choice.options?.voice === 'string' ? choice.options.voice : undefined);
   try {
@@ -33,8 +46,9 @@ export function agentVoice(record: AgentRecord, registry: ProviderRegistry, env:
   }
 }
 
-function scripted({ record, registry, env }: BuildContext) {
-  const sttChoice = record.stt ?? { provider: 'pocketsphinx' };
+/** The agent's recogniser: its `stt` choice (default per brain), else its fallback. */
+function agentStt(record: AgentRecord, registry: ProviderRegistry, env: ProviderEnv) {
+  const sttChoice = record.stt ?? { provider: defaultProviders(record.brain).stt };
   let stt: SpeechToText;
   try {
     stt = registry.require('stt', sttChoice.provider, env)(sttChoice, env);
@@ -42,11 +56,22 @@ function scripted({ record, registry, env }: BuildContext) {
     if (!sttChoice.fallback) throw err;
     stt = registry.require('stt', sttChoice.fallback, env)({ provider: sttChoice.fallback }, env);
   }
+  return { stt, sttChoice };
+}
+
+/** A conversation around `brain`, with the agent's recogniser, voice and the VAD. */
+function conversation(
+  record: AgentRecord,
+  brain: Brain,
+  registry: ProviderRegistry,
+  env: ProviderEnv,
+): AgentBuild {
+  const { stt, sttChoice } = agentStt(record, registry, env);
   const tts = agentVoice(record, registry, env);
   const pipelineRate = record.sampleRate ?? CONVERSATION_RATE;
   return {
     agent: new Conversation({
-      brain: new ScriptedBrain(record),
+      brain,
       stt,
       language: record.language,
       sttModel: sttChoice.model,
@@ -56,6 +81,30 @@ function scripted({ record, registry, env }: BuildContext) {
     vad: registry.createVad(pipelineRate, record.endpointing.minMs, env),
     pipelineRate,
   };
+}
+
+function scripted({ record, registry, env }: BuildContext): AgentBuild {
+  return conversation(record, new ScriptedBrain(record), registry, env);
+}
+
+/**
+ * The `llm` brain: its model (default per brain) with retries, a first-chunk timeout, its
+ * fallback and circuit breaking; its tools signed with `WEBHOOK_SECRET`.
+ */
+function llm({ record, registry, env }: BuildContext): AgentBuild {
+  const choice = record.llm ?? { provider: defaultProviders('llm').llm! };
+  const models = [registry.require('llm', choice.provider, env)(choice, env)];
+  if (choice.fallback) {
+    try {
+      models.push(
+        registry.require('llm', choice.fallback, env)({ ...choice, provider: choice.fallback }, env),
+      );
+    } catch {
+      // A fallback that cannot run here leaves the primary alone (readiness warns about it).
+    }
+  }
+  const tools = new ToolRunner(record.tools, { signingSecret: env.WEBHOOK_SECRET });
+  return conversation(record, new LlmBrain(record, new ResilientLanguageModel(models), tools), registry, env);
 }
 
 /** A diagnostic brain at the wire's own rate (no resampling) with the energy detector. */
@@ -72,12 +121,21 @@ function diagnostic(make: () => EchoAgent | LoopbackAgent) {
 }
 
 /**
- * What this release runs: the `echo`, `loopback` and offline `scripted` brains; pocketsphinx
- * recognition; flite (default), festival and espeak-ng voices; the Silero VAD. The `llm` brain
- * and the vendor adapters (Deepgram, OpenAI, ElevenLabs) are not registered: agents that name
- * them are reported not ready and their calls get an apology.
+ * What this release runs: the `echo`, `loopback`, offline `scripted` and `llm` brains;
+ * pocketsphinx and Deepgram recognition; OpenAI-compatible language models; flite (default
+ * offline), festival, espeak-ng, OpenAI and ElevenLabs voices; the Silero VAD. A vendor is
+ * available where its key is set.
  */
 export function defaultRegistry(): ProviderRegistry {
+  const registry = offlineRegistry();
+  registerDeepgram(registry);
+  registerOpenAi(registry);
+  registerElevenLabs(registry);
+  return registry;
+}
+
+/** The brains and the offline engines (the vendor adapters register on top of them). */
+function offlineRegistry(): ProviderRegistry {
   const offline = (name: string, voice?: string) => () => {
     const a = ttsAvailable(name, voice);
     return a.ok ? a : { ok: false as const, missing: `Debian package ${a.missing} is not installed` };
@@ -92,6 +150,7 @@ export function defaultRegistry(): ProviderRegistry {
       diagnostic(() => new LoopbackAgent()),
     )
     .brain('scripted', scripted)
+    .brain('llm', llm)
     .speechToText(
       'pocketsphinx',
       () => new PocketsphinxStt(),

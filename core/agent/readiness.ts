@@ -4,7 +4,7 @@
  * release. Control shows it on every read of an agent (`ready`, `warnings`), so a setting that
  * cannot reach the brain is visible before a call finds out.
  */
-import type { AgentRecord, ProviderChoice } from './config.ts';
+import { type AgentRecord, defaultProviders, type ProviderChoice } from './config.ts';
 import { missingWords, pocketsphinxAvailable } from './providers/stt/dictionary.ts';
 import { ttsAvailable } from './providers/tts/availability.ts';
 
@@ -55,15 +55,10 @@ export function cachedChecks(
   };
 }
 
-/** The recogniser a record gets when it names none. */
-export const DEFAULT_STT = 'pocketsphinx';
-/** The voice a record gets when it names none. */
-export const DEFAULT_TTS = 'flite';
-
 /** Engines that run on this machine, from Debian packages. */
 const OFFLINE_TTS = new Set(['flite', 'festival', 'espeak']);
 
-/** Vendor providers: each needs its key, and none is built in this release. */
+/** Vendor providers: each needs its deployment key (`openai-compatible` carries its own in its options). */
 const VENDOR_KEYS: Record<string, string | null> = {
   deepgram: 'DEEPGRAM_API_KEY',
   openai: 'OPENAI_API_KEY',
@@ -72,13 +67,15 @@ const VENDOR_KEYS: Record<string, string | null> = {
   'openai-compatible': null,
 };
 
-const ADAPTERS = {
-  stt: 'the speech-to-text adapters are not built',
-  llm: 'the language-model adapters are not built',
-  tts: 'the text-to-speech adapters are not built',
-} as const;
+/** What each vendor provides. */
+const VENDOR_KINDS: Record<string, readonly Kind[]> = {
+  deepgram: ['stt'],
+  openai: ['llm', 'tts'],
+  elevenlabs: ['tts'],
+  'openai-compatible': ['llm'],
+};
 
-type Kind = keyof typeof ADAPTERS;
+type Kind = 'stt' | 'llm' | 'tts';
 
 /**
  * Checks an agent record against this machine (`checks`) and environment (`env`):
@@ -87,9 +84,9 @@ type Kind = keyof typeof ADAPTERS;
  * - `scripted` needs the offline recogniser (`pocketsphinx`, the default) with every word of
  *   its intents' examples in its dictionary, and an offline voice (`flite` by default,
  *   `festival`, `espeak`) that is installed.
- * - `llm` is not built in this release.
- * - A vendor provider (Deepgram, OpenAI, ElevenLabs, OpenAI-compatible) is not built in this
- *   release either; its key is named too when unset. Fallbacks are checked like providers.
+ * - `llm` needs its model (`openai` by default), a recogniser (`deepgram` by default) and a voice
+ *   (`openai` by default); a vendor provider (Deepgram, OpenAI, ElevenLabs) needs its key;
+ *   `openai-compatible` carries its own. Fallbacks are checked like providers.
  */
 export function agentReadiness(
   record: AgentRecord,
@@ -99,13 +96,14 @@ export function agentReadiness(
   const warnings: string[] = [];
   if (record.brain === 'echo' || record.brain === 'loopback') return { ready: true, warnings };
 
+  const defaults = defaultProviders(record.brain);
   if (record.brain === 'llm') {
-    warnings.push('llm brain: not available in this release (the language-model adapters are not built)');
-    if (record.llm) warnings.push(...providerWarnings('llm', record.llm, env, checks));
+    warnings.push(...providerWarnings('llm', record.llm ?? { provider: defaults.llm! }, env, checks));
+    if (!record.prompt) warnings.push('llm brain: no prompt (a generic assistant prompt is used)');
   }
 
-  const stt = record.stt ?? { provider: DEFAULT_STT };
-  const tts = record.tts ?? { provider: DEFAULT_TTS };
+  const stt = record.stt ?? { provider: defaults.stt };
+  const tts = record.tts ?? { provider: defaults.tts };
   warnings.push(...providerWarnings('stt', stt, env, checks));
   warnings.push(...providerWarnings('tts', tts, env, checks, record.voice));
 
@@ -148,11 +146,9 @@ function engineWarnings(
 ): string[] {
   if (kind === 'stt' && name === 'pocketsphinx') return installed(checks.pocketsphinxAvailable());
   if (kind === 'tts' && OFFLINE_TTS.has(name)) return installed(checks.ttsAvailable(name, voice));
-  if (name in VENDOR_KEYS) {
-    const out = [`not available in this release (${ADAPTERS[kind]})`];
+  if (name in VENDOR_KEYS && VENDOR_KINDS[name]!.includes(kind)) {
     const key = VENDOR_KEYS[name];
-    if (key && !env[key]) out.push(`${key} is not set`);
-    return out;
+    return key && !env[key] ? [`${key} is not set`] : [];
   }
   return [`unknown ${kind} provider`];
 }

@@ -1,6 +1,6 @@
 import type { Agent } from './agent.ts';
 import type { AgentRecord, ProviderChoice } from './config.ts';
-import type { SpeechToText, TextToSpeech, VoiceDetector } from './providers/types.ts';
+import type { LanguageModel, SpeechToText, TextToSpeech, VoiceDetector } from './providers/types.ts';
 import { EnergyVad, ModelVad, type Vad } from './vad.ts';
 
 /** The deployment's settings a provider may need (API keys, base URLs). */
@@ -26,6 +26,8 @@ export interface BuildContext {
 
 export type BrainFactory = (ctx: BuildContext) => AgentBuild | Promise<AgentBuild>;
 export type SttFactory = (choice: ProviderChoice | undefined, env: ProviderEnv) => SpeechToText;
+/** Builds a language model from the agent's `llm` choice (model, options) and the deployment's env. */
+export type LlmFactory = (choice: ProviderChoice | undefined, env: ProviderEnv) => LanguageModel;
 export type TtsFactory = (
   choice: ProviderChoice | undefined,
   voice: string | undefined,
@@ -41,7 +43,8 @@ interface Entry<F> {
   available: (env: ProviderEnv) => Availability;
 }
 
-const always = (): Availability => ({ ok: true });
+/** Availability of a provider that needs nothing (it still takes the env, like every check). */
+const always: (env: ProviderEnv) => Availability = () => ({ ok: true });
 
 /**
  * Providers and brains by name: one registration per vendor or engine file, looked up from the
@@ -51,6 +54,7 @@ const always = (): Availability => ({ ok: true });
 export class ProviderRegistry {
   readonly brains = new Map<string, Entry<BrainFactory>>();
   readonly stt = new Map<string, Entry<SttFactory>>();
+  readonly llm = new Map<string, Entry<LlmFactory>>();
   readonly tts = new Map<string, Entry<TtsFactory>>();
   readonly vad = new Map<string, Entry<VadFactory>>();
 
@@ -61,6 +65,11 @@ export class ProviderRegistry {
 
   speechToText(name: string, create: SttFactory, available = always): this {
     this.stt.set(name, { create, available });
+    return this;
+  }
+
+  languageModel(name: string, create: LlmFactory, available = always): this {
+    this.llm.set(name, { create, available });
     return this;
   }
 
@@ -77,9 +86,10 @@ export class ProviderRegistry {
   /** A provider of `kind` by name, or a thrown `UnavailableError` naming what is missing. */
   require(kind: 'brains', name: string, env: ProviderEnv): BrainFactory;
   require(kind: 'stt', name: string, env: ProviderEnv): SttFactory;
+  require(kind: 'llm', name: string, env: ProviderEnv): LlmFactory;
   require(kind: 'tts', name: string, env: ProviderEnv): TtsFactory;
   require(kind: 'vad', name: string, env: ProviderEnv): VadFactory;
-  require(kind: 'brains' | 'stt' | 'tts' | 'vad', name: string, env: ProviderEnv): unknown {
+  require(kind: 'brains' | 'stt' | 'llm' | 'tts' | 'vad', name: string, env: ProviderEnv): unknown {
     const entry = (this[kind] as Map<string, Entry<unknown>>).get(name);
     if (!entry) throw new UnavailableError(`${label(kind)} ${name}: not available in this release`);
     const a = entry.available(env);

@@ -525,6 +525,7 @@ export class CallSession {
       this.opts.log.warn({ callId: this.callId, err: (err as Error)?.message }, 'agent close failed');
     }
     this.vad.close?.();
+    this.opts.tts?.close?.();
     this.record('call.ended', {
       reason,
       detail: opts.detail,

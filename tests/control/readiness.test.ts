@@ -95,17 +95,14 @@ describe.skipIf(!installed)('agentReadiness on this machine', () => {
     });
   });
 
-  it('says vendor providers and the llm brain are not built, naming unset keys', () => {
+  it('names the unset key of each vendor provider and fallback, and the llm brain’s defaults', () => {
     const vendor = record({
       brain: 'scripted',
       stt: { provider: 'deepgram', fallback: 'pocketsphinx' },
       tts: { provider: 'elevenlabs', fallback: 'openai' },
     });
     expect(agentReadiness(vendor, { ELEVENLABS_API_KEY: 'set' }).warnings).toEqual([
-      'stt deepgram: not available in this release (the speech-to-text adapters are not built)',
       'stt deepgram: DEEPGRAM_API_KEY is not set',
-      'tts elevenlabs: not available in this release (the text-to-speech adapters are not built)',
-      'tts fallback openai: not available in this release (the text-to-speech adapters are not built)',
       'tts fallback openai: OPENAI_API_KEY is not set',
     ]);
 
@@ -113,14 +110,23 @@ describe.skipIf(!installed)('agentReadiness on this machine', () => {
     expect(agentReadiness(llm, {})).toEqual({
       ready: false,
       warnings: [
-        'llm brain: not available in this release (the language-model adapters are not built)',
-        'llm openai: not available in this release (the language-model adapters are not built)',
         'llm openai: OPENAI_API_KEY is not set',
+        'stt deepgram: DEEPGRAM_API_KEY is not set',
+        'tts openai: OPENAI_API_KEY is not set',
       ],
     });
-    expect(agentReadiness(llm, { OPENAI_API_KEY: 'sk-test' }).warnings).not.toContain(
-      'llm openai: OPENAI_API_KEY is not set',
-    );
+    expect(agentReadiness(llm, { OPENAI_API_KEY: 'sk-test', DEEPGRAM_API_KEY: 'dg-test' })).toEqual({
+      ready: true,
+      warnings: [],
+    });
+    // A self-hosted model carries its own URL and key: nothing to set on the deployment.
+    const local = record({
+      brain: 'llm',
+      llm: { provider: 'openai-compatible' },
+      prompt: 'Be brief.',
+      tts: { provider: 'flite' },
+    });
+    expect(agentReadiness(local, { DEEPGRAM_API_KEY: 'dg-test' }).warnings).toEqual([]);
   });
 
   it('finds echo ready whatever is installed or set', () => {
