@@ -1,19 +1,20 @@
 import type { Server } from 'bun';
 import { Elysia } from 'elysia';
+import { providerEnvOf } from '../core/agent/registry.ts';
 import type { Config } from '../core/config/index.ts';
 import type { Logger } from '../core/observability/index.ts';
 import type { Plane } from '../core/server/index.ts';
 import type { Store } from '../core/store/index.ts';
 import pkg from '../package.json' with { type: 'json' };
 import { FailedAuthLimiter, FixedWindowRateLimiter, requireApiKey } from './auth/index.ts';
-import { type Bootstrap, bootstrapAdmin } from './bootstrap.ts';
+import { adminKeyMatches, type Bootstrap, bootstrapAdmin } from './bootstrap.ts';
 import { migrate, pingDatabase, type Sql } from './db/index.ts';
 import { errorHandler } from './errors.ts';
 import { rememberPeer } from './http/client-address.ts';
 import { requestGuards } from './http/request-guards.ts';
 import { type BodyPolicies, RouteTable } from './http/route-table.ts';
 import { AccountService, accounts } from './modules/accounts/index.ts';
-import { AgentService, agents } from './modules/agents/index.ts';
+import { AgentService, agents, readinessWith } from './modules/agents/index.ts';
 import { CallService, calls, DEFAULT_RING_TIMEOUT_SEC, OutboundDialing } from './modules/calls/index.ts';
 import { CampaignService, campaigns } from './modules/campaigns/index.ts';
 import { docs } from './modules/docs/index.ts';
@@ -23,6 +24,7 @@ import { NumberService, numbers } from './modules/numbers/index.ts';
 import { RealtimeService, realtime } from './modules/realtime/index.ts';
 import type { ControlState } from './state.ts';
 import { CampaignRunner, type CampaignRunnerOptions } from './workers/campaign-runner.ts';
+import { OrphanSweeper, type OrphanSweeperOptions } from './workers/orphan-sweeper.ts';
 import { Recorder, type RecorderOptions } from './workers/recorder.ts';
 
 export interface ControlOptions {
@@ -35,7 +37,12 @@ export interface ControlOptions {
    * The workers `start()` runs: options for each, or false to leave it off (a benchmark, or a
    * test that drives one by hand). Default: both, with their default options.
    */
-  workers?: { recorder?: RecorderOptions | false; campaigns?: CampaignRunnerOptions | false };
+  workers?: {
+    recorder?: RecorderOptions | false;
+    campaigns?: CampaignRunnerOptions | false;
+    /** The orphan sweeper; its lease TTL and longest call come from the config unless given. */
+    sweeper?: Partial<OrphanSweeperOptions> | false;
+  };
   /** The clock of the request limits (per key, failed authentications per address); tests move it. */
   now?: () => number;
 }
@@ -76,7 +83,7 @@ const BODY_POLICIES: BodyPolicies = {
 };
 
 export function createServices(state: ControlState, now: () => number = Date.now): ControlServices {
-  const agentService = new AgentService(state.sql, state.store);
+  const agentService = new AgentService(state.sql, state.store, readinessWith(providerEnvOf(state.config)));
   const outbound = new OutboundDialing(state.config, state.store);
   return {
     accounts: new AccountService(state.sql),
@@ -128,7 +135,7 @@ export function buildApi(state: ControlState, services: ControlServices = create
 
 /**
  * The control plane: the Elysia API over Postgres, and its workers (the recorder, the campaign
- * runner). It serves at once; readiness stays 503 until `start()` has migrated the database,
+ * runner, the orphan sweeper). It serves at once; readiness stays 503 until `start()` has migrated the database,
  * and the workers run from `start()` to `close()`.
  */
 export class Control implements Plane {
@@ -137,6 +144,7 @@ export class Control implements Plane {
   readonly api: ReturnType<typeof buildApi>;
   readonly recorder: Recorder | null;
   readonly campaignRunner: CampaignRunner | null;
+  readonly orphanSweeper: OrphanSweeper | null;
 
   constructor(opts: ControlOptions) {
     const { workers, now: _, ...shared } = opts;
@@ -149,27 +157,36 @@ export class Control implements Plane {
     this.services = createServices(this.state, opts.now);
     this.api = buildApi(this.state, this.services);
     const { sql, store, log, config } = this.state;
+    const timelineTtlMs = config.CALL_TIMELINE_TTL_SEC * 1000;
+    // Ringing, the longest call, and the lease TTL: past that no outcome is coming.
+    const longestCallMs =
+      (DEFAULT_RING_TIMEOUT_SEC + config.SESSION_MAX_DURATION_SEC + config.TELEPHONY_SEMAPHORE_TTL_SEC) *
+      1000;
     this.recorder =
       workers?.recorder === false
         ? null
         : new Recorder(
             { sql, store, log: log.child({ worker: 'recorder' }), campaigns: this.services.campaigns },
-            workers?.recorder,
+            { timelineTtlMs, ...workers?.recorder },
+          );
+    this.orphanSweeper =
+      workers?.sweeper === false
+        ? null
+        : new OrphanSweeper(
+            { sql, store, log: log.child({ worker: 'sweeper' }) },
+            {
+              leaseTtlMs: config.TELEPHONY_SEMAPHORE_TTL_SEC * 1000,
+              maxCallMs: longestCallMs,
+              timelineTtlMs,
+              ...workers?.sweeper,
+            },
           );
     this.campaignRunner =
       workers?.campaigns === false
         ? null
         : new CampaignRunner(
             { sql, store, log: log.child({ worker: 'campaigns' }), outbound: this.services.outbound },
-            {
-              ...workers?.campaigns,
-              // Ringing, the longest call, and the lease TTL: past that no outcome is coming.
-              defaultOutcomeTimeoutMs:
-                (DEFAULT_RING_TIMEOUT_SEC +
-                  config.SESSION_MAX_DURATION_SEC +
-                  config.TELEPHONY_SEMAPHORE_TTL_SEC) *
-                1000,
-            },
+            { ...workers?.campaigns, defaultOutcomeTimeoutMs: longestCallMs },
           );
   }
 
@@ -203,6 +220,14 @@ export class Control implements Plane {
         'bootstrap account created',
       );
     }
+    // ADMIN_API_KEY counts only on an empty database: say so when it opens nothing here.
+    const adminKey = this.state.config.ADMIN_API_KEY;
+    if (!bootstrap && adminKey && !(await adminKeyMatches(this.state.sql, adminKey))) {
+      log.warn(
+        { recovery: 'npm run admin -- create-key', runbook: 'docs/RUNBOOK.md#lost-admin-key' },
+        'ADMIN_API_KEY matches no active key of this database and is ignored',
+      );
+    }
     const mirrored = {
       agents: await this.services.agents.mirrorAll(),
       numbers: await this.services.numbers.mirrorAll(),
@@ -210,6 +235,7 @@ export class Control implements Plane {
     log.info(mirrored, 'store resynced');
     this.recorder?.start();
     this.campaignRunner?.start();
+    this.orphanSweeper?.start();
     return { migrationsApplied, bootstrap, mirrored };
   }
 
@@ -219,6 +245,6 @@ export class Control implements Plane {
    * belong to whoever opened them.
    */
   async close(): Promise<void> {
-    await Promise.all([this.campaignRunner?.stop(), this.recorder?.stop()]);
+    await Promise.all([this.campaignRunner?.stop(), this.recorder?.stop(), this.orphanSweeper?.stop()]);
   }
 }

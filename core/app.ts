@@ -1,7 +1,7 @@
 import type { Server } from 'bun';
 import pkg from '../package.json' with { type: 'json' };
 import { sharedRegistry, stopOfflineProviders } from './agent/default-registry.ts';
-import type { ProviderEnv, ProviderRegistry } from './agent/registry.ts';
+import { type ProviderEnv, type ProviderRegistry, providerEnvOf } from './agent/registry.ts';
 import { safeEqualStrings } from './auth/constant-time.ts';
 import { CallCapacity, keepLeasesAlive, type LeaseKeeper } from './capacity/index.ts';
 import type { Config } from './config/index.ts';
@@ -12,6 +12,7 @@ import { isMediaPath, MediaServer, type MediaSocketData } from './realtime/index
 import type { Plane } from './server/index.ts';
 import type { CallSession } from './session/call-session.ts';
 import { parseCallCommand } from './session/commands.ts';
+import { StoreHealthProbe } from './store/health-probe.ts';
 import type { Store } from './store/index.ts';
 import { keys } from './store/keys.ts';
 import { createTelnyxHangup, createTransfer } from './telephony/index.ts';
@@ -30,7 +31,7 @@ export interface CoreOptions {
   log: Logger;
   /** Brains and providers; default: the shared offline registry. */
   registry?: ProviderRegistry;
-  /** Provider keys and URLs; default: the process environment. */
+  /** Provider keys and URLs; default: those of `config`. */
   providerEnv?: ProviderEnv;
   /** Hands a live provider call over to a number or SIP URI; absent: transfers are refused. */
   transfer?: (session: CallSession, to: string) => Promise<void>;
@@ -49,6 +50,31 @@ export function isCorePath(pathname: string): boolean {
 
 type Route = (req: Request, server: Server<unknown>) => Response | undefined | Promise<Response | undefined>;
 
+/** Longest a session's start waits for its command subscription before going live without it. */
+const COMMANDS_READY_TIMEOUT_MS = 2_000;
+
+/** Waits for a command subscription: subscribed, failed, or still pending after `timeoutMs`. */
+async function commandsReady(
+  subscription: Promise<unknown>,
+  timeoutMs: number,
+): Promise<'subscribed' | 'failed' | 'timed_out'> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<'timed_out'>((resolve) => {
+    timer = setTimeout(() => resolve('timed_out'), timeoutMs);
+  });
+  try {
+    return await Promise.race([
+      subscription.then(
+        () => 'subscribed' as const,
+        () => 'failed' as const,
+      ),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * The data plane: health, metrics, the media WebSockets (every protocol into one session
  * pipeline) and, with the telephony work, provider webhooks in the same route table. Talks
@@ -58,6 +84,8 @@ export class Core implements Plane {
   readonly media: MediaServer;
   readonly capacity: CallCapacity;
   readonly admission: CallAdmission;
+  /** The Store's state as last probed (every second): what `/health` and call admission read. */
+  readonly storeHealth: StoreHealthProbe;
   readonly websocket: Plane['websocket'];
   private readonly routes = new Map<string, Route>();
   private readonly keepers = new Map<string, LeaseKeeper>();
@@ -71,6 +99,7 @@ export class Core implements Plane {
       log.warn({}, 'TELEPHONY_VERIFY_SIGNATURES=false: provider webhooks are NOT authenticated');
     }
     const ttlMs = config.TELEPHONY_SEMAPHORE_TTL_SEC * 1000;
+    this.storeHealth = new StoreHealthProbe(store).start();
     this.capacity = new CallCapacity(store, {
       globalMax: config.TELEPHONY_GLOBAL_MAX_CONCURRENCY,
       perCampaignMax: config.TELEPHONY_PER_CAMPAIGN_MAX_CONCURRENCY,
@@ -85,6 +114,7 @@ export class Core implements Plane {
       recordTtlMs: ttlMs,
       endedCallTtlMs: config.TELEPHONY_ENDED_CALL_TTL_SEC * 1000,
       endSession: (callId) => this.media.sessions.get(callId)?.close('provider_hangup'),
+      storeUp: () => this.storeHealth.ok,
     });
     const transfer =
       opts.transfer ?? createTransfer(config, log, config.PUBLIC_BASE_URL, config.REALTIME_WS_SECRET);
@@ -98,23 +128,33 @@ export class Core implements Plane {
       maxMessageBytes: config.WS_MAX_MESSAGE_BYTES,
       idleTimeoutMs: config.SESSION_IDLE_TIMEOUT_SEC * 1000,
       maxDurationMs: config.SESSION_MAX_DURATION_SEC * 1000,
+      startTimeoutMs: config.WS_START_TIMEOUT_MS,
+      messageRate: { perSec: config.WS_MAX_MESSAGES_PER_SEC, burst: config.WS_MESSAGE_BURST },
+      maxPendingPerAddress: config.WS_MAX_PENDING_PER_ADDRESS,
+      // Native sessions take their leases at start (provider calls at their webhook).
+      capacity: this.capacity,
       isAdmitted: async (callId) => (await store.get(keys.call(callId))) !== null,
       registry: opts.registry ?? sharedRegistry(),
-      providerEnv: opts.providerEnv,
+      providerEnv: opts.providerEnv ?? providerEnvOf(config),
       defaultAgentId: config.DEFAULT_AGENT_ID,
       transfer,
-      onSessionStarted: (session) => {
-        this.commandSubscriptions.set(
-          session.callId,
-          store.subscribe(keys.callCommands(session.callId), (message) => {
-            const command = parseCallCommand(message);
-            if (!command) return log.warn({ callId: session.callId }, 'malformed call command dropped');
-            session.timeline.append('command', { type: command.type });
-            if (command.type === 'hangup') session.close('command', { detail: command.reason });
-            else if (command.type === 'say') session.sayCommand(command.text);
-            else session.transferCommand(command.to);
-          }),
-        );
+      onSessionStarted: async (session) => {
+        const subscription = store.subscribe(keys.callCommands(session.callId), (message) => {
+          const command = parseCallCommand(message);
+          if (!command) return log.warn({ callId: session.callId }, 'malformed call command dropped');
+          session.timeline.append('command', { type: command.type });
+          if (command.type === 'hangup') session.close('command', { detail: command.reason });
+          else if (command.type === 'say') session.sayCommand(command.text);
+          else session.transferCommand(command.to);
+        });
+        this.commandSubscriptions.set(session.callId, subscription);
+        // Control answers a command nobody receives with 409 call_not_live: the session goes
+        // live (listed, call.started) only once its channel is subscribed. A Store that cannot
+        // subscribe costs the call its live commands, not the call itself.
+        const ready = await commandsReady(subscription, COMMANDS_READY_TIMEOUT_MS);
+        if (ready !== 'subscribed') {
+          log.warn({ callId: session.callId, outcome: ready }, 'call commands unavailable');
+        }
         if (session.protocol === 'native') return;
         this.keepers.set(
           session.callId,
@@ -253,9 +293,13 @@ export class Core implements Plane {
     );
   }
 
-  /** 200 while the Store answers, 503 otherwise, naming each dependency and its state. */
+  /**
+   * 200 while the Store answers, 503 otherwise, naming each dependency and its state. Answered
+   * from the last probe, never by waiting on the Store: a down or stale probe is a 503 at once.
+   */
   async health(): Promise<Response> {
-    const store = await this.opts.store.health();
+    await this.storeHealth.ready();
+    const store = this.storeHealth.current();
     const ok = store.ok;
     return Response.json(
       {
@@ -274,6 +318,11 @@ export class Core implements Plane {
   async drain(graceMs: number): Promise<void> {
     this.opts.log.info({ activeSessions: this.media.activeSessions, graceMs }, 'core draining');
     await this.media.drain(graceMs);
+    // Status updates kept through a Store outage: one last try, then say what is lost.
+    const unsent = await this.admission.statuses.flush();
+    this.admission.statuses.stop();
+    if (unsent > 0) this.opts.log.error({ pending: unsent }, 'buffered call statuses lost at shutdown');
+    this.storeHealth.stop();
     stopOfflineProviders();
   }
 }

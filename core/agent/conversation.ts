@@ -96,6 +96,10 @@ export class Conversation implements Agent {
       model: this.opts.sttModel,
       options: this.opts.sttOptions,
     });
+    // Streaming recognisers' interim results reach native clients (and the timeline) as they come.
+    this.stream.onTranscript = (t) => {
+      if (!t.final && t.text && this.inTurn) ctx.sendTranscript(t.text, false);
+    };
     ctx.event('agent.ready', { brain: this.kind, stt: stt.name });
     if (ctx.call.direction === 'outbound') {
       // Let the callee answer first ("Hello?"); greet after their turn or a short silence.
@@ -263,11 +267,8 @@ export class Conversation implements Agent {
       this.ctx.say(line, { allowInterruptions: true });
     }, fillerAfterMs);
     try {
-      for await (const out of this.opts.brain.reply(input, {
-        call: this.ctx.call,
-        history: this.history,
-        signal,
-      })) {
+      const turn = { call: this.ctx.call, history: this.history, signal, event: this.ctx.event };
+      for await (const out of this.opts.brain.reply(input, turn)) {
         if (signal.aborted) break;
         if (out.kind === 'text') {
           if (!out.text) continue;

@@ -6,6 +6,26 @@ import { EnergyVad, ModelVad, type Vad } from './vad.ts';
 /** The deployment's settings a provider may need (API keys, base URLs). */
 export type ProviderEnv = Readonly<Record<string, string | undefined>>;
 
+/** The settings providers read, by name (they never see the rest of the configuration). */
+export const PROVIDER_SETTINGS = [
+  'OPENAI_API_KEY',
+  'OPENAI_BASE_URL',
+  'DEEPGRAM_API_KEY',
+  'DEEPGRAM_BASE_URL',
+  'ELEVENLABS_API_KEY',
+  'ELEVENLABS_BASE_URL',
+  'WEBHOOK_SECRET',
+] as const;
+
+/** The provider settings out of a validated configuration (environment, SSM). */
+export function providerEnvOf(
+  config: { readonly [K in (typeof PROVIDER_SETTINGS)[number]]?: string },
+): ProviderEnv {
+  const env: Record<string, string | undefined> = {};
+  for (const name of PROVIDER_SETTINGS) env[name] = config[name];
+  return Object.freeze(env);
+}
+
 /** What a brain needs to run one call, built from the agent's record. */
 export interface AgentBuild {
   agent: Agent;

@@ -97,4 +97,5 @@ export {
   AgentService,
   agentStoreRecord,
   type ReadinessCheck,
+  readinessWith,
 } from './service.ts';

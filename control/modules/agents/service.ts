@@ -99,10 +99,14 @@ export function agentStoreRecord(agent: StoredAgent, accountId: string): AgentRe
 /** Whether this deployment can run an agent; computed on every read. */
 export type ReadinessCheck = (record: AgentRecord) => Readiness;
 
-/** Readiness against this machine's engines and the keys in `process.env` as it is on each read. */
-function defaultReadiness(): ReadinessCheck {
+/** Readiness against this machine's engines (re-checked every 10 s) and the deployment's provider keys. */
+export function readinessWith(env: Record<string, string | undefined>): ReadinessCheck {
   const checks = cachedChecks();
-  return (record) => agentReadiness(record, process.env, checks);
+  return (record) => agentReadiness(record, env, checks);
+}
+
+function defaultReadiness(): ReadinessCheck {
+  return readinessWith(process.env);
 }
 
 function toStored(row: AgentRow): StoredAgent {
