@@ -3,6 +3,7 @@ import { Resampler } from '../audio/resampler.ts';
 import type { Agent, AgentContext, SpeechHandle, SpeechResult, UserTurn } from './agent.ts';
 import { AsyncQueue } from './async-queue.ts';
 import type { Brain, BrainInput, BrainOutput } from './brains/brain.ts';
+import { turnStageSeconds } from './metrics.ts';
 import type { ChatMessage, SpeechToText, SttStream, Transcript } from './providers/types.ts';
 import { LexicalTurnDetector, type TurnDetector } from './turn-detector.ts';
 
@@ -36,6 +37,8 @@ export interface ConversationOptions {
   outboundGreetAfterMs?: number;
   /** Audio kept from before speech was detected, so the first syllable reaches the recogniser. */
   preRollMs?: number;
+  /** Names of the brain's model and voice, for the latency metrics' `provider` label. */
+  providers?: { llm?: string; tts?: string };
 }
 
 /** Timings of one caller turn, for the latency record. */
@@ -330,18 +333,35 @@ export class Conversation implements Agent {
     if (timing) {
       void handle.started.then((at) => {
         if (at === null) return;
-        this.ctx.event('turn.latency', {
-          turn: timing.turn,
+        const latency = {
           endpointingMs: timing.endpointingMs,
           sttMs: timing.sttMs,
           llmFirstTokenMs: timing.firstTextAt - timing.brainStartedAt,
           ttsFirstAudioMs: handle.firstAudioAt === null ? null : handle.firstAudioAt - timing.firstTextAt,
           turnMs: at - timing.endOfSpeechAt,
-        });
+        };
+        this.ctx.event('turn.latency', { turn: timing.turn, ...latency });
+        this.observe(latency);
       });
     }
     const result = await handle.done;
     if (result.playedText) this.history.push({ role: 'assistant', content: result.playedText });
+  }
+
+  private observe(l: {
+    endpointingMs: number;
+    sttMs: number;
+    llmFirstTokenMs: number;
+    ttsFirstAudioMs: number | null;
+    turnMs: number;
+  }): void {
+    const p = this.opts.providers ?? {};
+    turnStageSeconds.observe({ stage: 'endpointing', provider: 'vad' }, l.endpointingMs / 1000);
+    turnStageSeconds.observe({ stage: 'stt', provider: this.opts.stt.name }, l.sttMs / 1000);
+    turnStageSeconds.observe({ stage: 'llm', provider: p.llm ?? this.kind }, l.llmFirstTokenMs / 1000);
+    if (l.ttsFirstAudioMs !== null)
+      turnStageSeconds.observe({ stage: 'tts', provider: p.tts ?? 'voice' }, l.ttsFirstAudioMs / 1000);
+    turnStageSeconds.observe({ stage: 'turn', provider: this.kind }, l.turnMs / 1000);
   }
 
   private async guard(p: Promise<void>): Promise<void> {

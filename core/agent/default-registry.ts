@@ -65,6 +65,7 @@ function conversation(
   brain: Brain,
   registry: ProviderRegistry,
   env: ProviderEnv,
+  llmName?: string,
 ): AgentBuild {
   const { stt, sttChoice } = agentStt(record, registry, env);
   const tts = agentVoice(record, registry, env);
@@ -76,6 +77,7 @@ function conversation(
       language: record.language,
       sttModel: sttChoice.model,
       sttOptions: sttChoice.options,
+      providers: { llm: llmName, tts: tts.name },
     }),
     tts,
     vad: registry.createVad(pipelineRate, record.endpointing.minMs, env),
@@ -104,7 +106,8 @@ function llm({ record, registry, env }: BuildContext): AgentBuild {
     }
   }
   const tools = new ToolRunner(record.tools, { signingSecret: env.WEBHOOK_SECRET });
-  return conversation(record, new LlmBrain(record, new ResilientLanguageModel(models), tools), registry, env);
+  const model = new ResilientLanguageModel(models);
+  return conversation(record, new LlmBrain(record, model, tools), registry, env, model.name);
 }
 
 /** A diagnostic brain at the wire's own rate (no resampling) with the energy detector. */

@@ -16,6 +16,7 @@ import { ModelVad } from '../../../core/agent/vad.ts';
 import type { FrameClock } from '../../../core/audio/index.ts';
 import { CallCapacity } from '../../../core/capacity/call-capacity.ts';
 import { createLogger } from '../../../core/observability/log.ts';
+import { registry } from '../../../core/observability/metrics.ts';
 import { APOLOGY, CallSession, type EndReason } from '../../../core/session/call-session.ts';
 import { keys } from '../../../core/store/keys.ts';
 import { MemoryStore } from '../../../core/store/memory-store.ts';
@@ -261,6 +262,10 @@ describe('Conversation orchestration (hand-driven clock, scripted fakes)', () =>
     expect(latency?.data.turnMs).toBeGreaterThanOrEqual(500);
     expect(latency?.data.turnMs).toBeLessThanOrEqual(540);
     expect(latency?.data.endpointingMs).toBe(500);
+    // And on /metrics, by stage and provider.
+    const metrics = await registry.getSingleMetricAsString('sipai_turn_stage_seconds');
+    expect(metrics).toMatch(/sipai_turn_stage_seconds_count\{stage="turn",provider="scripted"\} [1-9]/);
+    expect(metrics).toMatch(/sipai_turn_stage_seconds_count\{stage="stt",provider="fake"\} [1-9]/);
     // Native clients saw the transcript and the agent's text.
     expect(kinds(h.sent)).toContain('transcript');
     expect(kinds(h.sent)).toContain('agent_text');
