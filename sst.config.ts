@@ -98,7 +98,11 @@ export default $config({
       database: postgres.database,
     }).apply((p) => databaseUrl(p));
 
-    const secrets = SECRETS.map((spec) => ({ spec, secret: new sst.Secret(spec.name) }));
+    // A vendor's key is optional (a placeholder of ""): only the vendors a stage's agents use need one.
+    const secrets = SECRETS.map((spec) => ({
+      spec,
+      secret: spec.optional ? new sst.Secret(spec.name, '') : new sst.Secret(spec.name),
+    }));
     const secretEnv = Object.fromEntries(secrets.map(({ spec, secret }) => [spec.env, secret.value]));
 
     const alb = new sst.aws.Alb('Edge', {

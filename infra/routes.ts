@@ -39,7 +39,8 @@ export interface HealthCheck {
 /** ALB target health: both services answer 200 when ready, 503 while a dependency is down. */
 export const HEALTH_CHECKS: Record<ServiceName, HealthCheck> = {
   core: {
-    path: '/health',
+    // Liveness only: a Store outage must not make the ALB replace tasks that carry live calls.
+    path: '/health/live',
     intervalSeconds: 15,
     timeoutSeconds: 5,
     healthyThreshold: 2,

@@ -12,6 +12,11 @@ export interface SecretSpec {
   env: string;
   /** Why the platform needs it. */
   purpose: string;
+  /**
+   * Only stages whose agents use this vendor need it: unset, it deploys empty (the services read
+   * an empty value as unset) and agents naming the vendor are reported not ready.
+   */
+  optional?: true;
 }
 
 export const SECRETS: readonly SecretSpec[] = [
@@ -37,7 +42,7 @@ export const SECRETS: readonly SecretSpec[] = [
     purpose: 'webhook Lambda → core: proves the forwarded original URL (≥ 16 chars, no spaces)',
   },
   { name: 'AdminApiKey', env: 'ADMIN_API_KEY', purpose: 'bootstrap admin key of the /v1 API' },
-  { name: 'OpenaiApiKey', env: 'OPENAI_API_KEY', purpose: 'LLM and TTS' },
-  { name: 'DeepgramApiKey', env: 'DEEPGRAM_API_KEY', purpose: 'streaming speech-to-text' },
-  { name: 'ElevenlabsApiKey', env: 'ELEVENLABS_API_KEY', purpose: 'text-to-speech' },
+  { name: 'OpenaiApiKey', env: 'OPENAI_API_KEY', purpose: 'LLM and TTS', optional: true },
+  { name: 'DeepgramApiKey', env: 'DEEPGRAM_API_KEY', purpose: 'streaming speech-to-text', optional: true },
+  { name: 'ElevenlabsApiKey', env: 'ELEVENLABS_API_KEY', purpose: 'text-to-speech', optional: true },
 ];

@@ -54,7 +54,7 @@ const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as
 const bunVersion = pkg.dependencies.bun?.replace(/^[\^~]/, '') ?? '';
 
 const images = [
-  { service: 'core', file: 'core/Dockerfile', port: '8081', health: '/health', entry: 'core/main.ts' },
+  { service: 'core', file: 'core/Dockerfile', port: '8081', health: '/health/live', entry: 'core/main.ts' },
   {
     service: 'control',
     file: 'control/Dockerfile',

@@ -109,7 +109,7 @@ describe.each(['staging', 'production'] as const)('sst.config.ts on stage %s', (
       ]),
     );
     const check = { interval: 15, timeout: 5, healthyThreshold: 2, unhealthyThreshold: 3 };
-    expect(byPort[CORE_PORT]).toMatchObject({ path: '/health', ...check });
+    expect(byPort[CORE_PORT]).toMatchObject({ path: '/health/live', ...check });
     expect(byPort[CONTROL_PORT]).toMatchObject({ path: '/v1/health', ...check });
   });
 
