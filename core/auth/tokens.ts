@@ -22,6 +22,11 @@ export interface MintClaims {
   /** The call id; required for `stream` tokens. */
   sub?: string;
   agentId: string;
+  /**
+   * `realtime` tokens: the account that minted it. Core opens only that account's agents and
+   * scopes the client's call ids to it; a token without one opens only agents of no account.
+   */
+  accountId?: string;
   /** Unique token id (generated when absent) so a consumer can make a token single-use. */
   jti?: string;
   /** Extra string claims (campaign id, caller, …). */
@@ -33,6 +38,8 @@ export interface TokenClaims {
   kind: TokenKind;
   sub?: string;
   agentId: string;
+  /** See {@link MintClaims.accountId}. */
+  accountId?: string;
   iat: number;
   exp: number;
   jti?: string;

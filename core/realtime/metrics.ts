@@ -18,6 +18,14 @@ export interface ProtocolMetrics {
   droppedSendFailed: number;
   backpressure: number;
   closedSlow: number;
+  /** Messages over their socket's rate, dropped before parsing. */
+  droppedRateLimited: number;
+  /** Sockets closed for staying over their message rate. */
+  closedRateLimited: number;
+  /** Sockets closed because their session had not started by the start deadline. */
+  closedStartTimeout: number;
+  /** Upgrades refused because the client address had too many sockets not yet started. */
+  refusedPending: number;
 }
 
 function zero(): ProtocolMetrics {
@@ -30,6 +38,10 @@ function zero(): ProtocolMetrics {
     droppedSendFailed: 0,
     backpressure: 0,
     closedSlow: 0,
+    droppedRateLimited: 0,
+    closedRateLimited: 0,
+    closedStartTimeout: 0,
+    refusedPending: 0,
   };
 }
 
@@ -89,9 +101,10 @@ collectedCounter(
 );
 collectedCounter(
   'sipai_ws_frames_dropped_total',
-  'WebSocket messages dropped: unparsed (garbage or unknown), before_start, send_failed.',
+  'WebSocket messages dropped: unparsed (garbage or unknown), before_start, send_failed, rate_limited.',
   ['protocol', 'reason'],
   [
+    ...perProtocol((m) => m.droppedRateLimited, { reason: 'rate_limited' }),
     ...perProtocol((m) => m.droppedUnparsed, { reason: 'unparsed' }),
     ...perProtocol((m) => m.droppedBeforeStart, { reason: 'before_start' }),
     ...perProtocol((m) => m.droppedSendFailed, { reason: 'send_failed' }),
@@ -108,6 +121,21 @@ collectedCounter(
   'Sockets closed because the client stopped reading.',
   ['protocol'],
   perProtocol((m) => m.closedSlow),
+);
+collectedCounter(
+  'sipai_ws_closed_hostile_total',
+  'Sockets closed by the flood guards: rate_limited (over their message rate), start_timeout (no session by the start deadline).',
+  ['protocol', 'reason'],
+  [
+    ...perProtocol((m) => m.closedRateLimited, { reason: 'rate_limited' }),
+    ...perProtocol((m) => m.closedStartTimeout, { reason: 'start_timeout' }),
+  ],
+);
+collectedCounter(
+  'sipai_ws_upgrades_refused_total',
+  'Media WebSocket upgrades refused with 429: too many sockets from one address not yet started.',
+  ['protocol'],
+  perProtocol((m) => m.refusedPending),
 );
 
 /**

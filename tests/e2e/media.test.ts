@@ -10,6 +10,7 @@ import {
   jambonzClient,
   type MediaClient,
   nativeClient,
+  startedCallId,
   streamRealtime,
   telnyxClient,
   twilioClient,
@@ -128,6 +129,9 @@ describe.skipIf(!canSpeak && process.env.CI !== 'true')(
         const silence = new Int16Array(rate); // 1 s: longer than the 500 ms endpointing
         const client = await connect(callId);
         client.start();
+        // A native call's id is namespaced by the server (docs/realtime-protocol.md, "Call ids").
+        const id = await startedCallId(client, callId);
+        if (client.protocol === 'native') expect(id).toMatch(/^web_[0-9a-f]{12}_CA/);
 
         // Turn 1: speak, then stay quiet while the echo plays back.
         await streamRealtime(client, speech);
@@ -176,7 +180,7 @@ describe.skipIf(!canSpeak && process.env.CI !== 'true')(
         client.stop();
         const closed = await Promise.race([client.closed, Bun.sleep(3000).then(() => null)]);
         expect(closed).not.toBeNull();
-        await waitFor(() => !core.media.sessions.has(callId), 3000, 'the session to end');
+        await waitFor(() => !core.media.sessions.has(id), 3000, 'the session to end');
         // The session's end released the call's leases (telephony calls only).
         if (client.protocol !== 'native') {
           const deadline = Date.now() + 2000;
@@ -186,7 +190,7 @@ describe.skipIf(!canSpeak && process.env.CI !== 'true')(
 
         // The timeline tells the story in order.
         await Bun.sleep(50);
-        const timeline = (await store.range(keys.callTimeline(callId))).map((e) => e.fields.type);
+        const timeline = (await store.range(keys.callTimeline(id))).map((e) => e.fields.type);
         expect(timeline[0]).toBe('call.started');
         expect(timeline.at(-1)).toBe('call.ended');
         const order = ['user.speech_started', 'turn.completed', 'agent.speaking', 'mark', 'dtmf', 'barge_in'];
@@ -197,7 +201,7 @@ describe.skipIf(!canSpeak && process.env.CI !== 'true')(
           last = i;
         }
         const global = (await store.range(keys.events))
-          .filter((e) => e.fields.callId === callId)
+          .filter((e) => e.fields.callId === id)
           .map((e) => e.fields.type);
         expect(global).toContain('call.started');
         expect(global).toContain('call.ended');

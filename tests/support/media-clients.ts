@@ -357,3 +357,31 @@ export async function streamRealtime(client: MediaClient, pcm: Int16Array): Prom
     if (wait > 0) await Bun.sleep(wait);
   }
 }
+
+/** The `call.started` event a native client hears first: the id the server gave its call. */
+function callStartedEvent(msg: unknown): { callId: string; clientCallId: string } | null {
+  const m = msg as { t?: string; name?: string; data?: { callId?: unknown; clientCallId?: unknown } };
+  if (m?.t !== 'event' || m.name !== 'call.started' || typeof m.data?.callId !== 'string') return null;
+  return { callId: m.data.callId, clientCallId: String(m.data.clientCallId) };
+}
+
+/**
+ * The id the call is known by (timeline, `GET /v1/calls/{id}`, `media.sessions`): for a native
+ * client the namespaced id from its `call.started` event, for a provider stream the id it sent.
+ */
+export async function startedCallId(
+  client: MediaClient,
+  sentCallId: string,
+  timeoutMs = 15_000,
+): Promise<string> {
+  if (client.protocol !== 'native') return sentCallId;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    for (const msg of client.heard.other) {
+      const started = callStartedEvent(msg);
+      if (started) return started.callId;
+    }
+    if (Date.now() > deadline) throw new Error(`no call.started event for ${sentCallId}`);
+    await Bun.sleep(10);
+  }
+}

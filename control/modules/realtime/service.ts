@@ -33,7 +33,8 @@ export class RealtimeService {
     const ttlSec = body.ttlSec ?? DEFAULT_REALTIME_TTL_SEC;
     const token = mintToken(
       secret,
-      { kind: 'realtime', agentId: body.agentId, sub: body.callId },
+      // The account lets core check the agent is this account's (and namespace the call id).
+      { kind: 'realtime', agentId: body.agentId, accountId, sub: body.callId },
       ttlSec,
       nowSec,
     );
