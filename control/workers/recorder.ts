@@ -11,10 +11,19 @@ import { StreamConsumer, type StreamConsumerOptions } from './stream-consumer.ts
  * The recorder's loop settings (stream-consumer.ts documents each); the group defaults to
  * `recorder`, a batch is written in one transaction.
  */
-export interface RecorderOptions extends Partial<Omit<StreamConsumerOptions, 'stream'>> {}
+export interface RecorderOptions extends Partial<Omit<StreamConsumerOptions, 'stream'>> {
+  /**
+   * How long a call's own stream stays in the Store once its `call.ended` is written
+   * (CALL_TIMELINE_TTL_SEC × 1000). Default an hour.
+   */
+  timelineTtlMs?: number;
+}
+
+/** A call's own stream outlives its recording by this much unless told otherwise. */
+export const DEFAULT_TIMELINE_TTL_MS = 60 * 60 * 1000;
 
 /** One event of core's global stream, parsed (core/session/timeline.ts writes the fields). */
-interface CoreEvent {
+export interface CoreEvent {
   type: string;
   callId: string;
   agentId: string;
@@ -38,6 +47,18 @@ interface CoreCallRecord {
 
 const PROVIDERS = new Set(['jambonz', 'twilio', 'telnyx', 'native']);
 const LIVE = ['queued', 'ringing', 'in-progress'];
+/**
+ * End reasons control gave a call it never heard the end of (`never_streamed`, and `lost` from
+ * the orphan sweeper): the call's own `call.ended`, arriving late, still wins over them.
+ */
+export const PROVISIONAL_END_REASONS = ['never_streamed', 'lost'];
+
+/** Refusal reasons (`call.refused`) and what they mean for a campaign contact. */
+const REFUSAL_OUTCOME: Record<string, CallOutcome> = {
+  at_capacity: 'busy',
+  no_route: 'failed',
+  unknown_agent: 'failed',
+};
 
 /** Provider statuses (Jambonz `call_status`, Twilio `CallStatus`) → our call status. */
 const PROVIDER_STATUS: Record<string, 'ringing' | 'in-progress' | CallOutcome> = {
@@ -116,6 +137,33 @@ export function parseTimeline(entries: StreamEntry[]): CoreEvent[] {
   return out;
 }
 
+/** A non-empty string field of event data, or null. */
+function text(value: unknown): string | null {
+  return typeof value === 'string' && value.length > 0 ? value : null;
+}
+
+/** What an event and core's call record say about a call, for its row. */
+interface CallFacts {
+  accountId: string | null;
+  from: string | null;
+  to: string | null;
+  direction: 'inbound' | 'outbound' | null;
+  providerCallId: string | null;
+  campaignId: string | null;
+}
+
+function factsOf(e: CoreEvent, core: CoreCallRecord | undefined): CallFacts {
+  const d = e.data ?? {};
+  return {
+    accountId: text(d.accountId),
+    from: text(d.from) ?? text(core?.from),
+    to: text(d.to) ?? text(core?.to),
+    direction: direction(d.direction),
+    providerCallId: text(d.providerCallId) ?? text(core?.providerCallId),
+    campaignId: text(d.campaignId) ?? text(core?.campaignId),
+  };
+}
+
 function direction(value: unknown): 'inbound' | 'outbound' | null {
   if (typeof value !== 'string') return null;
   if (value.startsWith('outbound')) return 'outbound';
@@ -143,13 +191,16 @@ export class Recorder {
   /** Events written (including copies that turned out to be known already). */
   recorded = 0;
 
+  private readonly timelineTtlMs: number;
+
   constructor(
     private readonly deps: { sql: Sql; store: Store; log: Logger; campaigns: CampaignService },
     opts: RecorderOptions = {},
   ) {
     this.group = opts.group ?? 'recorder';
     this.consumer = opts.consumer ?? `recorder-${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
-    const { group: _group, consumer: _consumer, ...loop } = opts;
+    this.timelineTtlMs = opts.timelineTtlMs ?? DEFAULT_TIMELINE_TTL_MS;
+    const { group: _group, consumer: _consumer, timelineTtlMs: _ttl, ...loop } = opts;
     this.consumerLoop = new StreamConsumer(
       { store: deps.store, sql: deps.sql, log: deps.log, handle: (entries) => this.write(entries) },
       { ...loop, stream: keys.events, group: this.group, consumer: this.consumer },
@@ -195,6 +246,10 @@ export class Recorder {
       for (const e of events) await this.record(tx, e, records.get(e.callId), timelines.get(e.callId));
     });
     this.recorded += events.length;
+    // Written: the calls' own streams have served their purpose. A failure here retries the
+    // batch, which changes nothing in Postgres the second time.
+    for (const callId of timelines.keys())
+      await this.deps.store.expire(keys.callTimeline(callId), this.timelineTtlMs);
   }
 
   private async callRecord(callId: string): Promise<CoreCallRecord> {
@@ -214,27 +269,50 @@ export class Recorder {
     timeline: CoreEvent[] | undefined,
   ): Promise<void> {
     const provider = PROVIDERS.has(e.protocol) ? e.protocol : null;
-    // A call we have not seen: its account is its agent's (none for agents of no account).
-    await tx`
+    const facts = factsOf(e, core);
+    // A call we have not seen belongs to its agent's account, else to the account core named
+    // (its number's), else to the account of the number called, else to the deployment's first
+    // (bootstrap) account, as `bootstrapAccountId` finds it: built-in agents and unrouted calls
+    // are an operator's business too.
+    const inserted = await tx`
       insert into calls (id, account_id, agent_id, provider, status, started_at)
-      values (${e.callId}, (select account_id from agents where id = ${e.agentId}), ${e.agentId || null},
-              ${provider}, 'queued', ${e.at})
-      on conflict (id) do nothing`;
+      values (${e.callId},
+              coalesce((select account_id from agents where id = ${e.agentId}),
+                       (select id from accounts where id = ${facts.accountId}),
+                       (select account_id from numbers where phone_number = ${facts.to}),
+                       (select id from accounts order by created_at, id limit 1)),
+              ${e.agentId || null}, ${provider}, 'queued', ${e.at})
+      on conflict (id) do nothing
+      returning id`;
     await this.insertEvent(tx, e);
     switch (e.type) {
+      case 'call.admitted':
+      case 'call.refused':
       case 'call.started':
+        // What core knows of the call; an account found now beats the fallback the row got
+        // from an event that knew less (a provider status of an inbound call).
         await tx`
           update calls set
-            status = case when status in ('queued', 'ringing') then 'in-progress' else status end,
-            answered_at = coalesce(answered_at, ${e.at}),
-            direction = coalesce(direction, ${direction(e.data?.direction)}),
+            account_id = coalesce((select account_id from agents where id = ${e.agentId}),
+                                  (select id from accounts where id = ${facts.accountId}),
+                                  account_id),
+            agent_id = coalesce(agent_id, ${e.agentId || null}),
+            direction = coalesce(direction, ${facts.direction}),
             provider = coalesce(provider, ${provider}),
-            provider_call_id = coalesce(provider_call_id, ${core?.providerCallId ?? null}),
-            campaign_id = coalesce(campaign_id, ${core?.campaignId ?? null}),
-            from_number = coalesce(from_number, ${core?.from || null}),
-            to_number = coalesce(to_number, ${core?.to || null}),
+            provider_call_id = coalesce(provider_call_id, ${facts.providerCallId}),
+            campaign_id = coalesce(campaign_id, ${facts.campaignId}),
+            from_number = coalesce(from_number, ${facts.from}),
+            to_number = coalesce(to_number, ${facts.to}),
             updated_at = now()
           where id = ${e.callId}`;
+        if (e.type === 'call.started') {
+          await tx`
+            update calls set
+              status = case when status in ('queued', 'ringing') then 'in-progress' else status end,
+              answered_at = coalesce(answered_at, ${e.at})
+            where id = ${e.callId}`;
+        }
+        if (e.type === 'call.refused') await this.refused(tx, e, inserted.length > 0);
         return;
       case 'call.ended': {
         for (const step of timeline ?? []) if (step.callId === e.callId) await this.insertEvent(tx, step);
@@ -249,11 +327,14 @@ export class Recorder {
           tMs: r.t_ms,
           data: r.data,
         }));
+        // A late end beats the verdict control gave a call it had not heard from.
         await tx`
           update calls set
-            status = case when status = any(${LIVE}::text[])
+            status = case
+              when status = any(${LIVE}::text[]) or end_reason = any(${PROVISIONAL_END_REASONS}::text[])
               then ${reason === 'error' ? 'failed' : 'completed'} else status end,
-            ended_at = coalesce(ended_at, ${e.at}),
+            ended_at = case when end_reason = any(${PROVISIONAL_END_REASONS}::text[])
+              then ${e.at} else coalesce(ended_at, ${e.at}) end,
             end_reason = coalesce(${reason}, end_reason),
             latency = ${tx.json(latencySummary(recorded) as never)},
             updated_at = now()
@@ -277,12 +358,20 @@ export class Recorder {
             where id = ${e.callId}`;
           return;
         }
+        // Admitted (core still had it on record at its final status) and no session ever
+        // started: the caller heard nothing. The campaign still gets the provider's outcome.
+        const neverStreamed = e.data?.admitted === true && !(await this.hasStarted(tx, e.callId));
+        const status = neverStreamed ? 'failed' : reported;
+        const reason = neverStreamed ? 'never_streamed' : reported;
         await tx`
           update calls set
-            status = case when status = any(${LIVE}::text[]) then ${reported} else status end,
-            ended_at = coalesce(ended_at, ${e.at}),
-            end_reason = coalesce(end_reason, ${reported}),
+            status = case when status = any(${LIVE}::text[]) or end_reason = 'lost'
+              then ${status} else status end,
+            ended_at = case when end_reason = 'lost' then ${e.at} else coalesce(ended_at, ${e.at}) end,
+            end_reason = case when end_reason = 'lost' then ${reason} else coalesce(end_reason, ${reason}) end,
             provider_call_id = coalesce(provider_call_id, ${providerCallId}),
+            from_number = coalesce(from_number, ${facts.from}),
+            to_number = coalesce(to_number, ${facts.to}),
             updated_at = now()
           where id = ${e.callId}`;
         await this.deps.campaigns.applyCallOutcome(tx, e.callId, reported);
@@ -293,14 +382,49 @@ export class Recorder {
     }
   }
 
-  private async insertEvent(tx: Queryable, e: CoreEvent): Promise<void> {
-    const [streamMs, streamSeq] = e.streamId ?? [null, null];
-    await tx`
-      insert into call_events (call_id, fingerprint, type, at, t_ms, data, stream_ms, stream_seq)
-      values (${e.callId}, ${e.fingerprint}, ${e.type}, ${e.at}, ${e.tMs},
-              ${e.data ? tx.json(e.data as never) : null}, ${streamMs}, ${streamSeq})
-      on conflict (call_id, fingerprint) do update set
-        stream_ms = coalesce(call_events.stream_ms, excluded.stream_ms),
-        stream_seq = coalesce(call_events.stream_seq, excluded.stream_seq)`;
+  /**
+   * A call core refused: a row still waiting for news (or the one this event created) is
+   * closed as `refused`, the reason its end reason, and its campaign contact settled. A
+   * replayed webhook of an ended call (`ended`) never touches a row that already existed.
+   */
+  private async refused(tx: Queryable, e: CoreEvent, created: boolean): Promise<void> {
+    const reason = text(e.data?.reason) ?? 'refused';
+    if (reason === 'ended' && !created) return;
+    const closed = await tx`
+      update calls set
+        status = 'refused',
+        ended_at = coalesce(ended_at, ${e.at}),
+        end_reason = ${reason},
+        updated_at = now()
+      where id = ${e.callId} and status in ('queued', 'ringing')
+      returning id`;
+    const outcome = REFUSAL_OUTCOME[reason];
+    if (closed.length > 0 && outcome) await this.deps.campaigns.applyCallOutcome(tx, e.callId, outcome);
   }
+
+  private async hasStarted(tx: Queryable, callId: string): Promise<boolean> {
+    const [row] = await tx<{ started: boolean }[]>`
+      select exists (select 1 from call_events where call_id = ${callId} and type = 'call.started') as started`;
+    return row?.started === true;
+  }
+
+  private insertEvent(tx: Queryable, e: CoreEvent): Promise<void> {
+    return insertCallEvent(tx, e);
+  }
+}
+
+/**
+ * Writes one event of a call whose row exists; a copy already there (same fingerprint) only
+ * gains the stream position it lacked. Shared with the orphan sweeper, which keeps the steps
+ * of a call it closes.
+ */
+export async function insertCallEvent(tx: Queryable, e: CoreEvent): Promise<void> {
+  const [streamMs, streamSeq] = e.streamId ?? [null, null];
+  await tx`
+    insert into call_events (call_id, fingerprint, type, at, t_ms, data, stream_ms, stream_seq)
+    values (${e.callId}, ${e.fingerprint}, ${e.type}, ${e.at}, ${e.tMs},
+            ${e.data ? tx.json(e.data as never) : null}, ${streamMs}, ${streamSeq})
+    on conflict (call_id, fingerprint) do update set
+      stream_ms = coalesce(call_events.stream_ms, excluded.stream_ms),
+      stream_seq = coalesce(call_events.stream_seq, excluded.stream_seq)`;
 }

@@ -22,7 +22,15 @@ interface Group {
 }
 
 interface Stream {
+  /**
+   * Entries from `head` on are the stream; those before it were trimmed and wait for the next
+   * compaction. Trimming only moves `head`, so an append to a full stream costs O(1), not a
+   * shift of every entry (see `dropOldest`).
+   */
   entries: StreamEntry[];
+  head: number;
+  /** When the whole stream vanishes (`expire`); Infinity while it has no TTL. */
+  expiresAt: number;
   lastMs: number;
   lastSeq: number;
   groups: Map<string, Group>;
@@ -35,6 +43,18 @@ interface KvValue {
 }
 
 const SWEEP_INTERVAL_MS = 30_000;
+
+/** Options of a MemoryStore. */
+export interface MemoryStoreOptions {
+  /**
+   * Wall clock in epoch ms behind every TTL, lease expiry, idle time and stream id (default
+   * `Date.now`): tests inject one to make time the subject without waiting on it.
+   */
+  now?: () => number;
+}
+
+/** Trimmed entries are compacted away once there are at least this many, and as many as live ones. */
+const COMPACT_MIN_TRIMMED = 1024;
 
 /**
  * The Store in one process's memory: the embedded default for `npm start` and single-node
@@ -50,7 +70,10 @@ export class MemoryStore implements Store {
   private readonly sweeper: ReturnType<typeof setInterval>;
   private closed = false;
 
-  constructor() {
+  private readonly now: () => number;
+
+  constructor(opts: MemoryStoreOptions = {}) {
+    this.now = opts.now ?? (() => Date.now());
     this.sweeper = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
     this.sweeper.unref?.();
   }
@@ -70,7 +93,7 @@ export class MemoryStore implements Store {
 
   async acquire(claims: LeaseClaim[], holder: string, ttlMs: number): Promise<AcquireResult> {
     this.assertOpen();
-    const now = Date.now();
+    const now = this.now();
     for (const { key, limit } of claims) {
       // Expired holders only matter when the key looks full: prune then, not on every call.
       let holders = this.leases.get(key);
@@ -93,7 +116,7 @@ export class MemoryStore implements Store {
 
   async renew(keys: string[], holder: string, ttlMs: number): Promise<boolean> {
     this.assertOpen();
-    const now = Date.now();
+    const now = this.now();
     let all = true;
     for (const key of keys) {
       const holders = this.holders(key, now);
@@ -105,7 +128,7 @@ export class MemoryStore implements Store {
 
   async release(keys: string[], holder: string): Promise<number> {
     this.assertOpen();
-    const now = Date.now();
+    const now = this.now();
     let released = 0;
     for (const key of keys) {
       const holders = this.holders(key, now);
@@ -119,7 +142,7 @@ export class MemoryStore implements Store {
 
   async leaseCount(key: string): Promise<number> {
     this.assertOpen();
-    return this.holders(key, Date.now())?.size ?? 0;
+    return this.holders(key, this.now())?.size ?? 0;
   }
 
   // ── kv ─────────────────────────────────────────────────────────────────────────────
@@ -127,7 +150,7 @@ export class MemoryStore implements Store {
   private read(key: string): string | null {
     const v = this.kv.get(key);
     if (!v) return null;
-    if (v.expiresAt <= Date.now()) {
+    if (v.expiresAt <= this.now()) {
       this.kv.delete(key);
       return null;
     }
@@ -148,7 +171,7 @@ export class MemoryStore implements Store {
     this.assertOpen();
     this.kv.set(key, {
       value,
-      expiresAt: ttlMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + ttlMs,
+      expiresAt: ttlMs === undefined ? Number.POSITIVE_INFINITY : this.now() + ttlMs,
     });
   }
 
@@ -159,23 +182,71 @@ export class MemoryStore implements Store {
     return existed;
   }
 
+  async expire(key: string, ttlMs: number): Promise<boolean> {
+    this.assertOpen();
+    if (!Number.isFinite(ttlMs)) throw new RangeError(`ttlMs must be a finite number, got ${ttlMs}`);
+    const expiresAt = this.now() + ttlMs;
+    let existed = false;
+    const s = this.stream(key);
+    if (s) {
+      s.expiresAt = expiresAt;
+      existed = true;
+    }
+    if (this.read(key) !== null) {
+      this.kv.get(key)!.expiresAt = expiresAt;
+      existed = true;
+    }
+    return existed;
+  }
+
   // ── streams ────────────────────────────────────────────────────────────────────────
 
   private stream(name: string, create: true): Stream;
   private stream(name: string, create?: false): Stream | undefined;
   private stream(name: string, create = false): Stream | undefined {
     let s = this.streams.get(name);
+    if (s && s.expiresAt <= this.now()) {
+      this.dropStream(name, s);
+      s = undefined;
+    }
     if (!s && create) {
-      s = { entries: [], lastMs: 0, lastSeq: 0, groups: new Map(), waiters: new Set() };
+      s = {
+        entries: [],
+        head: 0,
+        expiresAt: Number.POSITIVE_INFINITY,
+        lastMs: 0,
+        lastSeq: 0,
+        groups: new Map(),
+        waiters: new Set(),
+      };
       this.streams.set(name, s);
     }
     return s;
   }
 
+  /** Forgets an expired stream; a group read blocked on it returns empty. */
+  private dropStream(name: string, s: Stream): void {
+    this.streams.delete(name);
+    for (const wake of s.waiters) wake();
+    s.waiters.clear();
+  }
+
+  /**
+   * Trims the `n` oldest entries by moving `head`; the array is compacted only once the
+   * trimmed part is at least as long as the live one, so each append pays O(1) amortised.
+   */
+  private dropOldest(s: Stream, n: number): void {
+    s.head += n;
+    if (s.head >= COMPACT_MIN_TRIMMED && s.head * 2 >= s.entries.length) {
+      s.entries = s.entries.slice(s.head);
+      s.head = 0;
+    }
+  }
+
   async append(stream: string, fields: Record<string, string>, maxLen?: number): Promise<string> {
     this.assertOpen();
     const s = this.stream(stream, true);
-    const now = Date.now();
+    const now = this.now();
     if (now > s.lastMs) {
       s.lastMs = now;
       s.lastSeq = 0;
@@ -184,7 +255,8 @@ export class MemoryStore implements Store {
     }
     const id = `${s.lastMs}-${s.lastSeq}`;
     s.entries.push({ id, fields: { ...fields } });
-    if (maxLen !== undefined && s.entries.length > maxLen) s.entries.splice(0, s.entries.length - maxLen);
+    const length = s.entries.length - s.head;
+    if (maxLen !== undefined && length > maxLen) this.dropOldest(s, length - maxLen);
     for (const wake of s.waiters) wake();
     s.waiters.clear();
     return id;
@@ -194,7 +266,7 @@ export class MemoryStore implements Store {
     this.assertOpen();
     const s = this.stream(stream);
     if (!s) return [];
-    const from = start === '-' ? 0 : firstIndexAtOrAfter(s.entries, start);
+    const from = start === '-' ? s.head : firstIndexAtOrAfter(s.entries, start, s.head);
     const out: StreamEntry[] = [];
     for (let i = from; i < s.entries.length; i++) {
       const e = s.entries[i]!;
@@ -207,7 +279,8 @@ export class MemoryStore implements Store {
 
   async streamLength(stream: string): Promise<number> {
     this.assertOpen();
-    return this.stream(stream)?.entries.length ?? 0;
+    const s = this.stream(stream);
+    return s ? s.entries.length - s.head : 0;
   }
 
   async createGroup(stream: string, group: string, from: '0' | '$' = '0'): Promise<void> {
@@ -247,9 +320,9 @@ export class MemoryStore implements Store {
 
   private deliver(s: Stream, g: Group, consumer: string, count: number): StreamEntry[] {
     const out: StreamEntry[] = [];
-    const now = Date.now();
+    const now = this.now();
     for (
-      let i = firstIndexAfter(s.entries, g.lastDelivered);
+      let i = firstIndexAfter(s.entries, g.lastDelivered, s.head);
       i < s.entries.length && out.length < count;
       i++
     ) {
@@ -281,8 +354,8 @@ export class MemoryStore implements Store {
     const g = s?.groups.get(group);
     if (!s || !g) throw new Error(`NOGROUP no such stream or group: ${stream} ${group}`);
     const count = opts.count ?? 10;
-    const now = Date.now();
-    const oldest = s.entries[0]?.id;
+    const now = this.now();
+    const oldest = s.entries[s.head]?.id;
     const ids = [...g.pending.keys()].sort(compareStreamIds);
     const out: StreamEntry[] = [];
     for (const id of ids) {
@@ -304,9 +377,10 @@ export class MemoryStore implements Store {
   async trim(stream: string, maxLen: number): Promise<number> {
     this.assertOpen();
     const s = this.stream(stream);
-    if (!s || s.entries.length <= maxLen) return 0;
-    const dropped = s.entries.length - maxLen;
-    s.entries.splice(0, dropped);
+    const length = s ? s.entries.length - s.head : 0;
+    if (!s || length <= maxLen) return 0;
+    const dropped = length - maxLen;
+    this.dropOldest(s, dropped);
     return dropped;
   }
 
@@ -355,8 +429,9 @@ export class MemoryStore implements Store {
   }
 
   private sweep(): void {
-    const now = Date.now();
+    const now = this.now();
     for (const [key, v] of this.kv) if (v.expiresAt <= now) this.kv.delete(key);
+    for (const [name, s] of this.streams) if (s.expiresAt <= now) this.dropStream(name, s);
     for (const key of this.leases.keys()) this.holders(key, now);
   }
 }
@@ -365,9 +440,9 @@ function copy(e: StreamEntry): StreamEntry {
   return { id: e.id, fields: { ...e.fields } };
 }
 
-/** Index of the first entry with id >= `id` (entries are sorted by id). */
-function firstIndexAtOrAfter(entries: StreamEntry[], id: string): number {
-  let lo = 0;
+/** Index (at or after `from`) of the first entry with id >= `id` (entries are sorted by id). */
+function firstIndexAtOrAfter(entries: StreamEntry[], id: string, from: number): number {
+  let lo = from;
   let hi = entries.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
@@ -377,9 +452,9 @@ function firstIndexAtOrAfter(entries: StreamEntry[], id: string): number {
   return lo;
 }
 
-/** Index of the first entry with id > `id`. */
-function firstIndexAfter(entries: StreamEntry[], id: string): number {
-  let lo = 0;
+/** Index (at or after `from`) of the first entry with id > `id`. */
+function firstIndexAfter(entries: StreamEntry[], id: string, from: number): number {
+  let lo = from;
   let hi = entries.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;

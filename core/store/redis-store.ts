@@ -76,7 +76,67 @@ interface LeaseCommands {
 export interface RedisStoreOptions {
   /** Prepended to every key and channel, so several deployments or tests can share a server. */
   prefix?: string;
+  /**
+   * Longest a command may wait for its reply before it fails with {@link StoreUnavailableError}.
+   * Default {@link DEFAULT_COMMAND_TIMEOUT_MS}. Blocking group reads wait their `blockMs` on top.
+   */
+  commandTimeoutMs?: number;
   redis?: RedisOptions;
+}
+
+/** Redis answers in well under a millisecond; a second without a reply is an outage. */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 1_000;
+
+/**
+ * The Store could not be reached (refused, cut, or no reply within the command timeout): the
+ * outage callers degrade on (refuse calls politely, buffer, answer 503), unlike a bug.
+ */
+export class StoreUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+/** ioredis's words for "not connected" and "no reply in time", as opposed to a Redis error reply. */
+const UNAVAILABLE_MESSAGES = [
+  "Stream isn't writeable",
+  'Command timed out',
+  'Connection is closed',
+  'Reached the max retries per request limit',
+  'connect ECONNREFUSED',
+  'read ECONNRESET',
+  'write EPIPE',
+];
+
+function unavailable(err: unknown): unknown {
+  if (!(err instanceof Error) || err instanceof StoreUnavailableError) return err;
+  const message = err.message;
+  if (err.name === 'MaxRetriesPerRequestError' || UNAVAILABLE_MESSAGES.some((m) => message.includes(m))) {
+    return new StoreUnavailableError(`store unavailable: ${message}`, { cause: err });
+  }
+  return err;
+}
+
+/**
+ * Connection settings for an outage that must degrade fast and queue nothing: a command fails
+ * at once while disconnected (no offline queue that grows and replays stale writes later), an
+ * in-flight one is never resent after a reconnect (its caller was already told it failed), and
+ * every reply is awaited at most `commandTimeoutMs`.
+ */
+function outageOptions(commandTimeoutMs: number): RedisOptions {
+  return {
+    lazyConnect: true,
+    commandTimeout: commandTimeoutMs,
+    enableOfflineQueue: false,
+    autoResendUnfulfilledCommands: false,
+    maxRetriesPerRequest: 1,
+    // A connection that stops answering (a partition: no RST, no FIN) is dropped and dialled
+    // again, rather than kept forever with every command on it timing out.
+    socketTimeout: 2 * commandTimeoutMs,
+    // A partitioned server would otherwise hold a connection attempt 10 s.
+    connectTimeout: Math.max(commandTimeoutMs, 2_000),
+  };
 }
 
 /**
@@ -93,10 +153,12 @@ export class RedisStore implements Store {
   private readonly handlers = new Map<string, Set<(message: string) => void>>();
   private readonly idleBlockers: Redis[] = [];
   private readonly blockers = new Set<Redis>();
+  private readonly commandTimeoutMs: number;
 
-  private constructor(redis: Redis, prefix: string) {
+  private constructor(redis: Redis, prefix: string, commandTimeoutMs: number) {
     this.redis = redis as Redis & LeaseCommands;
     this.prefix = prefix;
+    this.commandTimeoutMs = commandTimeoutMs;
     redis.defineCommand('leaseAcquire', { lua: ACQUIRE });
     redis.defineCommand('leaseRenew', { lua: RENEW });
     redis.defineCommand('leaseRelease', { lua: RELEASE });
@@ -105,13 +167,44 @@ export class RedisStore implements Store {
 
   /** Connects and waits until the server answers, so a bad URL fails at boot. */
   static async connect(url: string, opts: RedisStoreOptions = {}): Promise<RedisStore> {
-    const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3, ...opts.redis });
+    const commandTimeoutMs = opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    const redis = new Redis(url, { ...outageOptions(commandTimeoutMs), ...opts.redis });
     redis.on('error', () => {
       // ioredis reconnects by itself; health() reports the outage. Without a listener Node
       // would treat the emitted error as unhandled.
     });
-    await redis.connect();
-    return new RedisStore(redis, opts.prefix ?? 'sipai:');
+    try {
+      await redis.connect();
+    } catch (err) {
+      redis.disconnect();
+      throw err;
+    }
+    return new RedisStore(redis, opts.prefix ?? 'sipai:', commandTimeoutMs);
+  }
+
+  /** Runs one Store call, turning "Redis is not there" into {@link StoreUnavailableError}. */
+  private async run<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  /**
+   * Another connection with the same settings, connected before use: with no offline queue a
+   * command on a connection still connecting would fail.
+   */
+  private async connectedDuplicate(overrides: RedisOptions = {}): Promise<Redis> {
+    const conn = this.redis.duplicate({ lazyConnect: true, ...overrides });
+    conn.on('error', () => {});
+    try {
+      await this.run(() => conn.connect());
+    } catch (err) {
+      conn.disconnect();
+      throw err;
+    }
+    return conn;
   }
 
   private leaseKey(key: string): string {
@@ -128,7 +221,9 @@ export class RedisStore implements Store {
     if (claims.length === 0) return { ok: true };
     const keys = claims.map((c) => this.leaseKey(c.key));
     const limits = claims.map((c) => c.limit);
-    const [failed, count] = await this.redis.leaseAcquire(keys.length, ...keys, holder, ttlMs, ...limits);
+    const [failed, count] = await this.run(() =>
+      this.redis.leaseAcquire(keys.length, ...keys, holder, ttlMs, ...limits),
+    );
     if (failed === 0) return { ok: true };
     const claim = claims[failed - 1]!;
     return { ok: false, key: claim.key, count, limit: claim.limit };
@@ -137,37 +232,45 @@ export class RedisStore implements Store {
   async renew(keys: string[], holder: string, ttlMs: number): Promise<boolean> {
     if (keys.length === 0) return true;
     const full = keys.map((k) => this.leaseKey(k));
-    return (await this.redis.leaseRenew(full.length, ...full, holder, ttlMs)) === 1;
+    return (await this.run(() => this.redis.leaseRenew(full.length, ...full, holder, ttlMs))) === 1;
   }
 
   async release(keys: string[], holder: string): Promise<number> {
     if (keys.length === 0) return 0;
     const full = keys.map((k) => this.leaseKey(k));
-    return this.redis.leaseRelease(full.length, ...full, holder);
+    return this.run(() => this.redis.leaseRelease(full.length, ...full, holder));
   }
 
   async leaseCount(key: string): Promise<number> {
-    return this.redis.leaseCount(this.leaseKey(key));
+    return this.run(() => this.redis.leaseCount(this.leaseKey(key)));
   }
 
   // ── kv ─────────────────────────────────────────────────────────────────────────────
 
   async get(key: string): Promise<string | null> {
-    return this.redis.get(this.k(key));
+    return this.run(() => this.redis.get(this.k(key)));
   }
 
   async getMany(keys: string[]): Promise<(string | null)[]> {
     if (keys.length === 0) return [];
-    return this.redis.mget(keys.map((k) => this.k(k)));
+    return this.run(() => this.redis.mget(keys.map((k) => this.k(k))));
   }
 
   async set(key: string, value: string, ttlMs?: number): Promise<void> {
-    if (ttlMs === undefined) await this.redis.set(this.k(key), value);
-    else await this.redis.set(this.k(key), value, 'PX', Math.max(1, Math.ceil(ttlMs)));
+    await this.run(() =>
+      ttlMs === undefined
+        ? this.redis.set(this.k(key), value)
+        : this.redis.set(this.k(key), value, 'PX', Math.max(1, Math.ceil(ttlMs))),
+    );
   }
 
   async del(key: string): Promise<boolean> {
-    return (await this.redis.del(this.k(key))) > 0;
+    return (await this.run(() => this.redis.del(this.k(key)))) > 0;
+  }
+
+  async expire(key: string, ttlMs: number): Promise<boolean> {
+    assertTtl(ttlMs);
+    return (await this.run(() => this.redis.pexpire(this.k(key), Math.ceil(ttlMs)))) === 1;
   }
 
   // ── streams ────────────────────────────────────────────────────────────────────────
@@ -176,28 +279,30 @@ export class RedisStore implements Store {
     const args: string[] = [];
     for (const name in fields) args.push(name, fields[name]!);
     const key = this.k(stream);
-    const id =
+    const id = await this.run(() =>
       maxLen === undefined
-        ? await this.redis.xadd(key, '*', ...args)
-        : await this.redis.xadd(key, 'MAXLEN', maxLen, '*', ...args);
+        ? this.redis.xadd(key, '*', ...args)
+        : this.redis.xadd(key, 'MAXLEN', maxLen, '*', ...args),
+    );
     return id as string;
   }
 
   async range(stream: string, start = '-', end = '+', count?: number): Promise<StreamEntry[]> {
-    const raw =
+    const raw = await this.run(() =>
       count === undefined
-        ? await this.redis.xrange(this.k(stream), start, end)
-        : await this.redis.xrange(this.k(stream), start, end, 'COUNT', count);
+        ? this.redis.xrange(this.k(stream), start, end)
+        : this.redis.xrange(this.k(stream), start, end, 'COUNT', count),
+    );
     return raw.map(toEntry);
   }
 
   async streamLength(stream: string): Promise<number> {
-    return this.redis.xlen(this.k(stream));
+    return this.run(() => this.redis.xlen(this.k(stream)));
   }
 
   async createGroup(stream: string, group: string, from: '0' | '$' = '0'): Promise<void> {
     try {
-      await this.redis.xgroup('CREATE', this.k(stream), group, from, 'MKSTREAM');
+      await this.run(() => this.redis.xgroup('CREATE', this.k(stream), group, from, 'MKSTREAM'));
     } catch (err) {
       if (!String((err as Error).message).startsWith('BUSYGROUP')) throw err;
     }
@@ -212,31 +317,26 @@ export class RedisStore implements Store {
     const count = opts.count ?? 10;
     const key = this.k(stream);
     if (!opts.blockMs) {
-      const res = (await this.redis.xreadgroup(
-        'GROUP',
-        group,
-        consumer,
-        'COUNT',
-        count,
-        'STREAMS',
-        key,
-        '>',
+      const res = (await this.run(() =>
+        this.redis.xreadgroup('GROUP', group, consumer, 'COUNT', count, 'STREAMS', key, '>'),
       )) as [string, RawEntry[]][] | null;
       return entriesOf(res);
     }
-    const conn = this.idleBlockers.pop() ?? this.newBlocker();
+    const conn = this.idleBlockers.pop() ?? (await this.newBlocker());
     try {
-      const res = (await conn.xreadgroup(
-        'GROUP',
-        group,
-        consumer,
-        'COUNT',
-        count,
-        'BLOCK',
-        opts.blockMs,
-        'STREAMS',
-        key,
-        '>',
+      const res = (await this.run(() =>
+        conn.xreadgroup(
+          'GROUP',
+          group,
+          consumer,
+          'COUNT',
+          count,
+          'BLOCK',
+          opts.blockMs!,
+          'STREAMS',
+          key,
+          '>',
+        ),
       )) as [string, RawEntry[]][] | null;
       return entriesOf(res);
     } finally {
@@ -244,16 +344,23 @@ export class RedisStore implements Store {
     }
   }
 
-  private newBlocker(): Redis {
-    const conn = this.redis.duplicate();
-    conn.on('error', () => {});
+  /**
+   * A connection for blocking reads: the command timeout would cut every BLOCK longer than it,
+   * so instead a read gets its `blockMs` plus ioredis's grace, then resolves empty.
+   */
+  private async newBlocker(): Promise<Redis> {
+    const conn = await this.connectedDuplicate({
+      commandTimeout: undefined,
+      socketTimeout: undefined,
+      blockingTimeout: this.commandTimeoutMs,
+    });
     this.blockers.add(conn);
     return conn;
   }
 
   async ack(stream: string, group: string, ids: string[]): Promise<number> {
     if (ids.length === 0) return 0;
-    return this.redis.xack(this.k(stream), group, ...ids);
+    return this.run(() => this.redis.xack(this.k(stream), group, ...ids));
   }
 
   async claimIdle(
@@ -266,14 +373,17 @@ export class RedisStore implements Store {
     const out: StreamEntry[] = [];
     let cursor = '0-0';
     do {
-      const [next, raw] = (await this.redis.xautoclaim(
-        this.k(stream),
-        group,
-        consumer,
-        opts.minIdleMs,
-        cursor,
-        'COUNT',
-        count - out.length,
+      const from = cursor;
+      const [next, raw] = (await this.run(() =>
+        this.redis.xautoclaim(
+          this.k(stream),
+          group,
+          consumer,
+          opts.minIdleMs,
+          from,
+          'COUNT',
+          count - out.length,
+        ),
       )) as [string, RawEntry[]];
       for (const e of raw) if (e) out.push(toEntry(e));
       cursor = next;
@@ -282,13 +392,13 @@ export class RedisStore implements Store {
   }
 
   async trim(stream: string, maxLen: number): Promise<number> {
-    return this.redis.xtrim(this.k(stream), 'MAXLEN', maxLen);
+    return this.run(() => this.redis.xtrim(this.k(stream), 'MAXLEN', maxLen));
   }
 
   // ── pub/sub ────────────────────────────────────────────────────────────────────────
 
   async publish(channel: string, message: string): Promise<number> {
-    return this.redis.publish(this.k(channel), message);
+    return this.run(() => this.redis.publish(this.k(channel), message));
   }
 
   async subscribe(channel: string, onMessage: (message: string) => void): Promise<Unsubscribe> {
@@ -300,7 +410,13 @@ export class RedisStore implements Store {
       set = new Set();
       this.handlers.set(full, set);
       set.add(handler);
-      await sub.subscribe(full);
+      try {
+        await this.run(() => sub.subscribe(full));
+      } catch (err) {
+        set.delete(handler);
+        if (set.size === 0) this.handlers.delete(full);
+        throw err;
+      }
     } else {
       set.add(handler);
     }
@@ -309,21 +425,31 @@ export class RedisStore implements Store {
       if (!current?.delete(handler)) return;
       if (current.size === 0) {
         this.handlers.delete(full);
-        await sub.unsubscribe(full);
+        await this.run(() => sub.unsubscribe(full));
       }
     };
   }
 
+  private subscriberConnecting: Promise<Redis> | undefined;
+
+  /** The one subscriber connection, connected on first use (again after a failed attempt). */
   private async subscriberConnection(): Promise<Redis> {
     if (this.subscriber) return this.subscriber;
-    const sub = this.redis.duplicate();
-    sub.on('error', () => {});
-    sub.on('message', (channel: string, message: string) => {
-      const set = this.handlers.get(channel);
-      if (set) for (const h of set) h(message);
-    });
-    this.subscriber = sub;
-    return sub;
+    this.subscriberConnecting ??= this.connectedDuplicate().then(
+      (sub) => {
+        sub.on('message', (channel: string, message: string) => {
+          const set = this.handlers.get(channel);
+          if (set) for (const h of set) h(message);
+        });
+        this.subscriber = sub;
+        return sub;
+      },
+      (err: unknown) => {
+        this.subscriberConnecting = undefined;
+        throw err;
+      },
+    );
+    return this.subscriberConnecting;
   }
 
   async health(): Promise<StoreHealth> {
@@ -353,6 +479,10 @@ export class RedisStore implements Store {
       }),
     );
   }
+}
+
+function assertTtl(ttlMs: number): void {
+  if (!Number.isFinite(ttlMs)) throw new RangeError(`ttlMs must be a finite number, got ${ttlMs}`);
 }
 
 function toEntry(raw: [string, string[]]): StreamEntry {

@@ -70,6 +70,12 @@ export interface Store {
   set(key: string, value: string, ttlMs?: number): Promise<void>;
   /** Returns whether the key existed. */
   del(key: string): Promise<boolean>;
+  /**
+   * Makes a kv value or a stream vanish `ttlMs` from now (zero or less: at once); returns
+   * whether the key existed. A later plain `set` clears it, appends to a stream keep it (as in
+   * Redis). It lets a finished call's own stream go once it is recorded, instead of forever.
+   */
+  expire(key: string, ttlMs: number): Promise<boolean>;
 
   // ── streams: append-only logs with consumer groups (at-least-once) ─────────────────
   /** Appends and returns the new id. `maxLen` trims the oldest entries past that length. */

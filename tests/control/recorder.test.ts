@@ -15,6 +15,8 @@ const postgresUrl = inject('postgresUrl');
 const log = createLogger({ level: 'silent', service: 'test' });
 
 const FAST = { blockMs: 50, retryMinMs: 50, retryMaxMs: 300, claimIdleMs: 300, claimEveryMs: 100 };
+/** How long a recorded call's own stream stays in the Store here (an hour by default). */
+const TIMELINE_TTL_MS = 300;
 
 const backings: [string, (() => Promise<Backing>) | null][] = [
   ['PGlite and MemoryStore', embedded],
@@ -41,7 +43,7 @@ describe.each(backings)('Recorder on %s', (_name, makeBacking) => {
       sql,
       store: backing.store,
       databaseKind: backing.databaseKind,
-      workers: { recorder: FAST, campaigns: false },
+      workers: { recorder: { ...FAST, timelineTtlMs: TIMELINE_TTL_MS }, campaigns: false, sweeper: false },
     });
     await control.start();
     accountId = (await control.services.accounts.create('recorded')).id;
@@ -102,6 +104,29 @@ describe.each(backings)('Recorder on %s', (_name, makeBacking) => {
     expect(n).toBe(5);
     await nothingPending();
   });
+
+  it.skipIf(!makeBacking)(
+    'lets a call’s own stream expire once its end is recorded, and keeps the stream of a live call',
+    async () => {
+      const live = `live-${crypto.randomUUID()}`;
+      const unfinished = new Timeline(backing.store, log, { callId: live, agentId, protocol: 'twilio' });
+      unfinished.append('call.started', { protocol: 'twilio', direction: 'inbound' });
+      unfinished.append('mark', { name: 'm1', status: 'played' });
+      expect(await unfinished.flush()).toBe(true);
+      const callId = `expiring-${crypto.randomUUID()}`;
+      await callEvents(callId);
+      expect((await recorded(callId)).timeline).toHaveLength(5);
+      await eventually(
+        async () => (await backing.store.streamLength(keys.callTimeline(callId))) === 0,
+        10_000,
+        'recorded call’s stream expired',
+      );
+      // The live call's stream has no end recorded, so it stays.
+      expect(await backing.store.streamLength(keys.callTimeline(live))).toBe(2);
+      // Its record keeps every step.
+      expect((await control.services.calls.get(accountId, callId)).timeline).toHaveLength(5);
+    },
+  );
 
   it.skipIf(!makeBacking)(
     'lets another recorder claim the batch of one that died before acking it',

@@ -17,11 +17,12 @@ export const CALL_STATUSES = [
   'busy',
   'no-answer',
   'canceled',
+  'refused',
 ] as const;
 
 export const CallStatus = oneOf(CALL_STATUSES, {
   description:
-    '`queued` until the provider reports it ringing or core answers it; `in-progress` while it lives; then how it ended.',
+    '`queued` until the provider reports it ringing or core answers it; `in-progress` while it lives; then how it ended. `refused`: core turned the call away (`endReason` says why).',
 });
 
 const when = t.String({ format: 'date-time' });
@@ -60,7 +61,7 @@ export const Call = t.Object(
     endReason: nullable(
       t.String({
         description:
-          'Why it ended: core’s reason (`provider_hangup`, `agent_hangup`, `command`, `idle_timeout`, …) or the provider’s final status.',
+          'Why it ended: core’s reason (`provider_hangup`, `agent_hangup`, `command`, `idle_timeout`, …) or the provider’s final status. Refused calls: `at_capacity`, `no_route`, `unknown_agent` or `ended` (a replayed webhook of an ended call). `never_streamed`: admitted, but no media session ever started. `lost`: the node running it went away and no end was ever reported.',
       }),
     ),
   },

@@ -2,9 +2,12 @@ import { loadAgentConfig } from '../../agent/resolve.ts';
 import { mintToken } from '../../auth/tokens.ts';
 import type { CallCapacity, CapacityScope } from '../../capacity/index.ts';
 import type { Logger } from '../../observability/log.ts';
+import { serializeEventData } from '../../session/timeline.ts';
 import { keys } from '../../store/keys.ts';
+import { StoreUnavailableError } from '../../store/redis-store.ts';
 import type { Store } from '../../store/store.ts';
 import { DEFAULT_ENDED_CALL_TTL_MS, ReplayGuard } from './replay-guard.ts';
+import { StatusOutbox } from './status-outbox.ts';
 
 export type Provider = 'twilio' | 'jambonz' | 'telnyx';
 
@@ -41,7 +44,18 @@ export type Admission =
   | { ok: false; reason: 'no_route' | 'unknown_agent' }
   /** The call already ended (a replayed or late call webhook): refused, nothing taken. */
   | { ok: false; reason: 'ended' }
+  /** The Store is down: nothing could be checked or taken, the provider should fail over. */
+  | { ok: false; reason: 'store_unavailable' }
   | { ok: false; reason: 'at_capacity'; scope: CapacityScope; count: number; limit: number };
+
+/** Why a call was refused, as `admit` answers it. */
+export type Refusal = Extract<Admission, { ok: false }>;
+
+/** Who a call belongs to, as far as admission could tell. */
+interface Owner {
+  agentId?: string;
+  accountId?: string;
+}
 
 /** Stream tokens are short-lived: the provider opens the socket right after our answer. */
 const STREAM_TOKEN_TTL_SEC = 300;
@@ -61,6 +75,8 @@ export interface AdmissionOptions {
    * 1000): replays within it are refused. Default: a day.
    */
   endedCallTtlMs?: number;
+  /** Whether the Store answered its last health probe; when not, calls are refused at once. */
+  storeUp?: () => boolean;
 }
 
 /** Call states, in any provider's words, after which the call is over. */
@@ -79,14 +95,42 @@ export class CallAdmission {
     this.defaultAgentId = opts.defaultAgentId;
   }
 
+  /** Whether the Store answered its last health probe (always, without a probe). */
+  get storeUp(): boolean {
+    return this.opts.storeUp?.() ?? true;
+  }
+
+  /**
+   * Admits the call, or refuses it. While the Store is down every call is refused at once
+   * (`store_unavailable`), never left waiting: the provider's fast polite answer lets it fail over.
+   */
   async admit(call: OfferedCall): Promise<Admission> {
-    const agentId = call.agentId ?? (await this.routedAgent(call.to)) ?? this.defaultAgentId;
-    if (!agentId) return { ok: false, reason: 'no_route' };
+    if (!this.storeUp) return { ok: false, reason: 'store_unavailable' };
+    try {
+      return await this.admitNow(call);
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError)) throw err;
+      this.opts.log.warn(
+        { callId: call.callId, err: err.message },
+        'call admission failed: store unavailable',
+      );
+      // Whatever was leased before the Store went away would otherwise wait for its TTL.
+      void this.opts.capacity.release(call.callId).catch(() => {});
+      return { ok: false, reason: 'store_unavailable' };
+    }
+  }
+
+  private async admitNow(call: OfferedCall): Promise<Admission> {
+    const route = call.agentId ? undefined : await this.route(call.to);
+    const agentId = call.agentId ?? route?.agentId ?? this.defaultAgentId;
+    const owner: Owner = { agentId, accountId: route?.accountId };
+    if (!agentId) return this.refuse(call, owner, { ok: false, reason: 'no_route' });
     const config = await loadAgentConfig(this.opts.store, agentId);
-    if (!config) return { ok: false, reason: 'unknown_agent' };
+    if (!config) return this.refuse(call, owner, { ok: false, reason: 'unknown_agent' });
+    owner.accountId ??= config.accountId;
     // A replay of the webhook of a call that ended must not take its slots again.
     const ids = { callId: call.callId, provider: call.provider, providerCallId: call.providerCallId };
-    if (await this.replays.hasEnded(ids)) return { ok: false, reason: 'ended' };
+    if (await this.replays.hasEnded(ids)) return this.refuse(call, owner, { ok: false, reason: 'ended' });
     const maxConcurrent = (config as { maxConcurrentCalls?: number }).maxConcurrentCalls;
     const leased = await this.opts.capacity.admit(call.callId, {
       agentId,
@@ -94,13 +138,13 @@ export class CallAdmission {
       campaignId: call.campaignId,
     });
     if (!leased.ok)
-      return {
+      return this.refuse(call, owner, {
         ok: false,
         reason: 'at_capacity',
         scope: leased.scope,
         count: leased.count,
         limit: leased.limit,
-      };
+      });
     const providerCallId =
       call.providerCallId && call.providerCallId !== call.callId ? call.providerCallId : undefined;
     const record: CallRecord = {
@@ -116,7 +160,13 @@ export class CallAdmission {
     // The call may have ended while we leased (end marks first, then releases): give it all back.
     if (await this.replays.hasEnded(ids)) {
       await this.end(call.callId);
-      return { ok: false, reason: 'ended' };
+      return this.refuse(call, owner, { ok: false, reason: 'ended' });
+    }
+    try {
+      await this.report('call.admitted', call, owner, {});
+    } catch (err) {
+      // The call goes ahead; it is recorded from its session's events instead.
+      this.opts.log.warn({ callId: call.callId, err: (err as Error).message }, 'call admission not reported');
     }
     const token = mintToken(
       this.opts.tokenSecret,
@@ -127,17 +177,89 @@ export class CallAdmission {
     return { ok: true, agentId, token, sampleRate: config.sampleRate === 16000 ? 16000 : 8000 };
   }
 
-  private async routedAgent(to: string): Promise<string | undefined> {
+  private async route(to: string): Promise<Owner | undefined> {
     if (!to) return undefined;
     const raw = await this.opts.store.get(keys.numberRoute(to));
     if (!raw) return undefined;
     try {
-      return (JSON.parse(raw) as { agentId?: string }).agentId;
+      const route = JSON.parse(raw) as { agentId?: unknown; accountId?: unknown };
+      return {
+        agentId: typeof route.agentId === 'string' ? route.agentId : undefined,
+        accountId: typeof route.accountId === 'string' ? route.accountId : undefined,
+      };
     } catch {
       this.opts.log.warn({ to }, 'unreadable number route');
       return undefined;
     }
   }
+
+  /**
+   * Puts a refusal on the event stream (`call.refused`), so control records the attempt and
+   * why: without it a refused caller heard silence and nobody could see it. The answer goes
+   * out even when the Store cannot take the event (the provider webhook logs the refusal).
+   */
+  private async refuse<R extends Refusal>(call: OfferedCall, owner: Owner, refusal: R): Promise<R> {
+    const { ok: _ok, ...why } = refusal;
+    try {
+      await this.report('call.refused', call, owner, why);
+    } catch (err) {
+      this.opts.log.warn(
+        { callId: call.callId, reason: refusal.reason, err: (err as Error).message },
+        'call refusal not reported',
+      );
+    }
+    return refusal;
+  }
+
+  /** One admission event (`call.admitted`, `call.refused`) on the global event stream. */
+  private async report(
+    type: 'call.admitted' | 'call.refused',
+    call: OfferedCall,
+    owner: Owner,
+    extra: Record<string, unknown>,
+  ): Promise<void> {
+    const providerCallId =
+      call.providerCallId && call.providerCallId !== call.callId ? call.providerCallId : undefined;
+    await this.opts.store.append(
+      keys.events,
+      {
+        type,
+        callId: call.callId,
+        agentId: owner.agentId ?? '',
+        protocol: call.provider,
+        at: new Date().toISOString(),
+        data: serializeEventData({
+          ...extra,
+          // Calls we placed are offered under our id, not the provider's.
+          direction: providerCallId ? 'outbound' : 'inbound',
+          from: call.from,
+          to: call.to,
+          ...(providerCallId ? { providerCallId } : {}),
+          ...(call.campaignId ? { campaignId: call.campaignId } : {}),
+          ...(owner.accountId ? { accountId: owner.accountId } : {}),
+        }),
+      },
+      STATUS_STREAM_MAX_LEN,
+    );
+  }
+
+  /**
+   * Status updates on their way to the event stream: reported at once, or kept in memory while
+   * the Store is down and reported when it is back (a final status ends the session here at once).
+   */
+  get statuses(): StatusOutbox {
+    this.outbox ??= new StatusOutbox({
+      deliver: (update) => this.statusChanged(update),
+      onBuffered: (update) => {
+        if (FINAL_STATUSES.has(update.status)) this.opts.endSession?.(update.callId);
+      },
+      log: this.opts.log,
+      storeUp: () => this.storeUp,
+    });
+    return this.outbox;
+  }
+
+  private outbox: StatusOutbox | undefined;
 
   /** Ended calls and handled deliveries, remembered so a replayed webhook has no effect. */
   get replays(): ReplayGuard {
@@ -169,17 +291,21 @@ export class CallAdmission {
    * retried or replayed callback changes nothing and reports nothing.
    */
   async statusChanged(update: StatusUpdate): Promise<void> {
+    // Read before `end` forgets it: a final status of a call still on record was admitted.
+    let admitted: CallRecord | null = null;
     if (FINAL_STATUSES.has(update.status)) {
+      admitted = await this.readRecord(update.callId);
       await this.end(update.callId, { provider: update.provider, providerCallId: update.providerCallId });
       this.opts.endSession?.(update.callId);
     }
     if (!update.status) return;
     const claim = await this.replays.claim(
       `status:${update.provider}:${update.providerCallId || update.callId}:${update.status}`,
+      update.deliveryId,
     );
     if (!claim) return;
     try {
-      await this.reportStatus(update);
+      await this.reportStatus(update, admitted);
     } catch (err) {
       // Let the provider's retry report it.
       await claim.undo().catch(() => {});
@@ -197,16 +323,24 @@ export class CallAdmission {
     }
   }
 
-  private async reportStatus(update: StatusUpdate): Promise<void> {
+  /**
+   * `admitted`: the call's record when a final status found it still on record. The recorder
+   * closes such a call as `never_streamed` if no session ever started for it.
+   */
+  private async reportStatus(update: StatusUpdate, admitted: CallRecord | null): Promise<void> {
     await this.opts.store.append(
       keys.events,
       {
         type: 'call.status',
         callId: update.callId,
-        agentId: update.agentId ?? '',
+        agentId: update.agentId ?? admitted?.agentId ?? '',
         protocol: update.provider,
-        at: new Date().toISOString(),
-        data: JSON.stringify({ status: update.status, providerCallId: update.providerCallId }),
+        at: update.at ?? new Date().toISOString(),
+        data: serializeEventData({
+          status: update.status,
+          providerCallId: update.providerCallId,
+          ...(admitted ? { admitted: true, from: admitted.from, to: admitted.to } : {}),
+        }),
       },
       STATUS_STREAM_MAX_LEN,
     );
@@ -221,6 +355,10 @@ export interface StatusUpdate {
   /** The provider's word for it: ringing, in-progress, completed, busy, no-answer, failed, … */
   status: string;
   agentId?: string;
+  /** When the provider told us (ISO 8601); default: when it is reported. */
+  at?: string;
+  /** One id for every attempt to report this update: a retry re-takes its own replay claim. */
+  deliveryId?: string;
 }
 
 /** As the session timeline trims the global stream (core/session/timeline.ts). */

@@ -74,6 +74,11 @@ export function forbidden(reason: string): Response {
   );
 }
 
+/** 503 with Retry-After: we cannot take this delivery now; the provider should send it again. */
+export function serviceUnavailable(code: string, message: string): Response {
+  return Response.json({ error: { code, message } }, { status: 503, headers: { 'retry-after': '1' } });
+}
+
 export function badRequest(code: string, message: string): Response {
   return Response.json({ error: { code, message } }, { status: 400 });
 }

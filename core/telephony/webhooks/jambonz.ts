@@ -1,7 +1,7 @@
 import type { Logger } from '../../observability/log.ts';
 import { verifyJambonzRequest } from '../signatures/jambonz.ts';
 import type { CallAdmission } from './admission.ts';
-import { badRequest, forbidden } from './http.ts';
+import { badRequest, forbidden, serviceUnavailable } from './http.ts';
 
 export interface JambonzWebhookOptions {
   admission: CallAdmission;
@@ -17,8 +17,8 @@ type Verb = Record<string, unknown>;
  * Jambonz's call webhook and call-status hook. An admitted call gets a `listen` verb that opens
  * bidirectional streaming audio back to core at the agent's rate (8 or 16 kHz), with the stream
  * token in its metadata, then `hangup` when the stream ends. A refusal is `sip:decline`: 503 when
- * at capacity, 486 for a call that already ended (a replayed webhook), 404 for an unknown number
- * (an outbound leg, already answered, is hung up). Our call, agent and campaign ids come only
+ * at capacity or the Store is down, 486 for a call that already ended (a replayed webhook), 404
+ * for an unknown number (an outbound leg, already answered, is hung up). Our call, agent and campaign ids come only
  * from the call's `customerData`, inside the signed body (we set it as the REST `tag`).
  * Source: jambonz docs, "listen" and "sip:decline" verbs, and webhook signing.
  */
@@ -82,7 +82,7 @@ export class JambonzWebhooks {
       this.opts.log.info({ callId, provider: 'jambonz', reason: admission.reason }, 'call rejected');
       verbs = outbound
         ? [{ verb: 'hangup' }]
-        : admission.reason === 'at_capacity'
+        : admission.reason === 'at_capacity' || admission.reason === 'store_unavailable'
           ? [{ verb: 'sip:decline', status: 503, reason: 'Service Unavailable' }]
           : admission.reason === 'ended'
             ? [{ verb: 'sip:decline', status: 486, reason: 'Busy Here' }]
@@ -99,13 +99,14 @@ export class JambonzWebhooks {
     if (!callSid) return new Response(null, { status: 204 });
     const tag = customerData(body);
     const callId = taggedString(tag, 'callId') ?? callSid;
-    await this.opts.admission.statusChanged({
+    const accepted = await this.opts.admission.statuses.accept({
       provider: 'jambonz',
       callId,
       providerCallId: callSid,
       status: String(body.call_status ?? ''),
       agentId: taggedString(tag, 'agentId'),
     });
+    if (!accepted) return serviceUnavailable('store_unavailable', 'status not accepted now; retry');
     return new Response(null, { status: 204 });
   }
 }

@@ -51,11 +51,11 @@ export class ReplayGuard {
 
   /**
    * Takes the delivery named `name` if nobody has within the window: the claim, or null when it
-   * was already taken (a retry, a replay, or a concurrent duplicate).
+   * was already taken (a retry, a replay, or a concurrent duplicate). `holder` names the taker:
+   * the same holder claiming again gets its claim back (a retry of a half-done attempt).
    */
-  async claim(name: string): Promise<Claim | null> {
+  async claim(name: string, holder: string = randomUUID()): Promise<Claim | null> {
     const key = claimKey(name);
-    const holder = randomUUID();
     const taken = await this.store.acquire([{ key, limit: 1 }], holder, this.windowMs);
     if (!taken.ok) return null;
     return {

@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import type { Logger } from '../../observability/log.ts';
 import { verifyTelnyxRequest } from '../signatures/telnyx.ts';
 import type { CallAdmission } from './admission.ts';
-import { attr, badRequest, forbidden, formParams, xml } from './http.ts';
+import { attr, badRequest, forbidden, formParams, serviceUnavailable, xml } from './http.ts';
 
 export interface TelnyxWebhookOptions {
   admission: CallAdmission;
@@ -18,9 +18,10 @@ export interface TelnyxWebhookOptions {
  * Telnyx TeXML voice webhook and status callback (TwiML-compatible form posts, signed with
  * Ed25519). An admitted call gets `<Start><Stream bidirectionalMode="rtp">` plus a long
  * `<Pause>`; the stream token rides in the stream URL because Telnyx's stream `start` names the
- * call by its call_control_id, not the TeXML CallSid we admitted. Full house, or a call that
- * already ended (a replayed webhook): `<Reject reason="busy"/>`. Telnyx signs the body only, not
- * the URL, so nothing in the query chooses the agent or campaign: the called number's route does.
+ * call by its call_control_id, not the TeXML CallSid we admitted. Full house, a Store that is
+ * down, or a call that already ended (a replayed webhook): `<Reject reason="busy"/>`. Telnyx
+ * signs the body only, not the URL, so nothing in the query chooses the agent or campaign: the
+ * called number's route does.
  * Source: Telnyx TeXML `<Stream>` docs (bidirectionalMode, bidirectionalCodec).
  */
 export class TelnyxWebhooks {
@@ -58,7 +59,10 @@ export class TelnyxWebhooks {
     });
     if (!admission.ok) {
       this.opts.log.info({ callId: callSid, provider: 'telnyx', reason: admission.reason }, 'call rejected');
-      const busy = admission.reason === 'at_capacity' || admission.reason === 'ended';
+      const busy =
+        admission.reason === 'at_capacity' ||
+        admission.reason === 'ended' ||
+        admission.reason === 'store_unavailable';
       return xml(`<Response><Reject reason="${busy ? 'busy' : 'rejected'}"/></Response>`);
     }
     const streamUrl = `${this.opts.wsBaseUrl}/telephony/telnyx/stream?token=${encodeURIComponent(admission.token)}`;
@@ -73,12 +77,13 @@ export class TelnyxWebhooks {
     const params = await this.read(req);
     if (params instanceof Response) return params;
     if (params.CallSid) {
-      await this.opts.admission.statusChanged({
+      const accepted = await this.opts.admission.statuses.accept({
         provider: 'telnyx',
         callId: params.CallSid,
         providerCallId: params.CallSid,
         status: params.CallStatus ?? '',
       });
+      if (!accepted) return serviceUnavailable('store_unavailable', 'status not accepted now; retry');
     }
     return new Response(null, { status: 204 });
   }

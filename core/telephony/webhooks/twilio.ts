@@ -1,7 +1,18 @@
 import type { Logger } from '../../observability/log.ts';
+import { StoreUnavailableError } from '../../store/redis-store.ts';
 import { verifyTwilioRequest } from '../signatures/twilio.ts';
 import type { CallAdmission } from './admission.ts';
-import { attr, badRequest, forbidden, formParams, queryOf, signedUrlCandidates, xml } from './http.ts';
+import {
+  attr,
+  badRequest,
+  forbidden,
+  formParams,
+  queryOf,
+  serviceUnavailable,
+  signedUrlCandidates,
+  xml,
+} from './http.ts';
+import type { Claim } from './replay-guard.ts';
 
 export interface TwilioWebhookOptions {
   admission: CallAdmission;
@@ -32,10 +43,10 @@ const MAX_IDEMPOTENCY_TOKEN_LENGTH = 256;
 /**
  * Twilio's voice webhook and status callback. The voice webhook answers with TwiML that
  * connects a two-way Media Stream back to core (`<Connect><Stream>`: `<Start>` would be
- * one-way) carrying the stream token as a `<Parameter>`; a full house, or a call that already
- * ended (a replayed webhook), gets `<Reject reason="busy"/>`, never an error. Calls we placed
- * carry `callId`, `agentId` and `campaignId` in the URL Twilio signs: they are read from the
- * URL the signature verified against, never from an unsigned one.
+ * one-way) carrying the stream token as a `<Parameter>`; a full house, a Store that is down,
+ * or a call that already ended (a replayed webhook), gets `<Reject reason="busy"/>`, never an
+ * error. Calls we placed carry `callId`, `agentId` and `campaignId` in the URL Twilio signs:
+ * they are read from the URL the signature verified against, never from an unsigned one.
  * Source: Twilio TwiML `<Stream>` and `<Reject>` docs, and "Webhooks security".
  */
 export class TwilioWebhooks {
@@ -90,7 +101,10 @@ export class TwilioWebhooks {
     });
     if (!admission.ok) {
       this.opts.log.info({ callId, provider: 'twilio', reason: admission.reason }, 'call rejected');
-      const busy = admission.reason === 'at_capacity' || admission.reason === 'ended';
+      const busy =
+        admission.reason === 'at_capacity' ||
+        admission.reason === 'ended' ||
+        admission.reason === 'store_unavailable';
       return xml(`<Response><Reject reason="${busy ? 'busy' : 'rejected'}"/></Response>`);
     }
     const streamUrl = `${this.opts.wsBaseUrl}/telephony/twilio/stream`;
@@ -113,14 +127,24 @@ export class TwilioWebhooks {
     const callSid = params.CallSid;
     if (!callSid) return new Response(null, { status: 204 });
     const idempotencyToken = req.headers.get(IDEMPOTENCY_HEADER);
-    const claim =
-      idempotencyToken && idempotencyToken.length <= MAX_IDEMPOTENCY_TOKEN_LENGTH
-        ? await this.opts.admission.replays.claim(`twilio:${idempotencyToken}`)
-        : undefined;
+    let claim: Claim | null | undefined;
+    if (
+      idempotencyToken &&
+      idempotencyToken.length <= MAX_IDEMPOTENCY_TOKEN_LENGTH &&
+      this.opts.admission.storeUp
+    ) {
+      try {
+        claim = await this.opts.admission.replays.claim(`twilio:${idempotencyToken}`);
+      } catch (err) {
+        // The Store is gone: the status's own claim still drops a duplicate once it is back.
+        if (!(err instanceof StoreUnavailableError)) throw err;
+      }
+    }
     if (claim === null) return new Response(null, { status: 204 });
     const callId = signedQuery.get('callId') || callSid;
+    let accepted: boolean;
     try {
-      await this.opts.admission.statusChanged({
+      accepted = await this.opts.admission.statuses.accept({
         provider: 'twilio',
         callId,
         providerCallId: callSid,
@@ -130,6 +154,10 @@ export class TwilioWebhooks {
     } catch (err) {
       await claim?.undo().catch(() => {});
       throw err;
+    }
+    if (!accepted) {
+      await claim?.undo().catch(() => {});
+      return serviceUnavailable('store_unavailable', 'status not accepted now; retry');
     }
     return new Response(null, { status: 204 });
   }

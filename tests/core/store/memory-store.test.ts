@@ -1,4 +1,6 @@
 import { MemoryStore } from '../../../core/store/index.ts';
-import { runStoreContract } from './store.contract.ts';
+import { manualTime, runStoreContract } from './store.contract.ts';
 
-runStoreContract('MemoryStore', async () => new MemoryStore());
+// TTLs and idle times run on a clock the tests move: no test waits on, or races, real time.
+const time = manualTime();
+runStoreContract('MemoryStore', async () => new MemoryStore({ now: time.now }), time);

@@ -3,11 +3,50 @@ import type { Store } from '../../../core/store/index.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** How time passes for the store under test: TTLs, lease expiry and idle times follow it. */
+export interface StoreTime {
+  /** The store's clock, in ms. */
+  now(): number;
+  /** Lets `ms` pass for the store. */
+  advance(ms: number): Promise<void>;
+}
+
+/** Real time, for a store whose clock cannot be injected (Redis expires by its own clock). */
+export const realTime: StoreTime = { now: () => Date.now(), advance: (ms) => sleep(ms).then(() => {}) };
+
+/** A clock that moves only when told: a MemoryStore built on it never races the machine. */
+export function manualTime(startMs = 1_750_000_000_000): StoreTime {
+  let nowMs = startMs;
+  return {
+    now: () => nowMs,
+    advance: async (ms) => {
+      nowMs += ms;
+    },
+  };
+}
+
+/**
+ * Runs a timing scenario until one run is judgeable: `run` returns its assertions, or 'stalled'
+ * when real time overran a TTL it depended on (a loaded machine can pause a process that long).
+ * On an injected clock every run is judged; on real time a stall retries, with fresh keys.
+ */
+export async function judged(run: (attempt: number) => Promise<(() => void) | 'stalled'>): Promise<void> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const verdict = await run(attempt);
+    if (verdict !== 'stalled') return verdict();
+  }
+  throw new Error('five runs in a row stalled past the TTL they depend on');
+}
+
 /**
  * The behaviour every Store implementation must have. Each implementation's test file calls
- * this with a factory that returns a fresh, isolated store.
+ * this with a factory that returns a fresh, isolated store, and the time that store runs on.
  */
-export function runStoreContract(name: string, makeStore: () => Promise<Store>): void {
+export function runStoreContract(
+  name: string,
+  makeStore: () => Promise<Store>,
+  time: StoreTime = realTime,
+): void {
   describe(`${name} (Store contract)`, () => {
     let store: Store;
     beforeEach(async () => {
@@ -94,24 +133,45 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
       });
 
       it('drops a lease that is not renewed after its TTL', async () => {
-        await store.acquire([{ key: 'ttl', limit: 1 }], 'a', 150);
-        expect(await store.acquire([{ key: 'ttl', limit: 1 }], 'b', 150)).toMatchObject({ ok: false });
-        await sleep(300);
-        expect(await store.leaseCount('ttl')).toBe(0);
-        expect(await store.acquire([{ key: 'ttl', limit: 1 }], 'b', 10_000)).toEqual({ ok: true });
+        await judged(async (n) => {
+          const key = `ttl${n}`;
+          const startedMs = time.now();
+          await store.acquire([{ key, limit: 1 }], 'a', 300);
+          const whileHeld = await store.acquire([{ key, limit: 1 }], 'b', 300);
+          if (time.now() - startedMs >= 300) return 'stalled';
+          await time.advance(400);
+          const countAfter = await store.leaseCount(key);
+          const next = await store.acquire([{ key, limit: 1 }], 'b', 10_000);
+          return () => {
+            expect(whileHeld).toMatchObject({ ok: false });
+            expect(countAfter).toBe(0);
+            expect(next).toEqual({ ok: true });
+          };
+        });
       });
 
       it('keeps a renewed lease alive past its first TTL', async () => {
-        await store.acquire([{ key: 'r', limit: 1 }], 'a', 200);
-        await sleep(100);
-        expect(await store.renew(['r'], 'a', 500)).toBe(true);
-        await sleep(250);
-        expect(await store.leaseCount('r')).toBe(1);
+        await judged(async (n) => {
+          const key = `r${n}`;
+          const startedMs = time.now();
+          await store.acquire([{ key, limit: 1 }], 'a', 300);
+          await time.advance(150);
+          const renewingMs = time.now();
+          const renewed = await store.renew([key], 'a', 300);
+          if (time.now() - startedMs >= 300) return 'stalled';
+          await time.advance(200); // past the first TTL, within the renewed one
+          const count = await store.leaseCount(key);
+          if (time.now() - renewingMs >= 300) return 'stalled';
+          return () => {
+            expect(renewed).toBe(true);
+            expect(count).toBe(1);
+          };
+        });
       });
 
       it('refuses to renew a lease that already expired', async () => {
         await store.acquire([{ key: 'r', limit: 1 }], 'a', 100);
-        await sleep(200);
+        await time.advance(200);
         expect(await store.renew(['r'], 'a', 500)).toBe(false);
         expect(await store.leaseCount('r')).toBe(0);
       });
@@ -144,11 +204,22 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await store.get('k')).toBeNull();
       });
 
+      it('expires a value on request, and a plain set afterwards clears that TTL', async () => {
+        await store.set('e', 'x');
+        await store.set('f', 'x');
+        expect(await store.expire('e', 150)).toBe(true);
+        expect(await store.expire('f', 150)).toBe(true);
+        await store.set('f', 'y');
+        await waitUntil(time, async () => (await store.get('e')) === null);
+        expect(await store.get('f')).toBe('y');
+        expect(await store.expire('e', 150)).toBe(false);
+      });
+
       it('forgets a value after its TTL, and a plain set clears the TTL', async () => {
         await store.set('t', 'x', 100);
         await store.set('p', 'x', 100);
         await store.set('p', 'y');
-        await sleep(250);
+        await time.advance(250);
         expect(await store.get('t')).toBeNull();
         expect(await store.get('p')).toBe('y');
       });
@@ -174,6 +245,58 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect((await store.range('s')).map((e) => e.fields.n)).toEqual(['8', '9']);
       });
 
+      it('keeps ids, ranges and group reads right across many trims', async () => {
+        await store.createGroup('long', 'g');
+        await store.append('long', { n: 'first' });
+        expect(await store.readGroup('long', 'g', 'c')).toHaveLength(1);
+        const ids: string[] = [];
+        for (let i = 0; i < 3000; i++) ids.push(await store.append('long', { n: String(i) }, 100));
+        expect(await store.streamLength('long')).toBe(100);
+        const all = await store.range('long');
+        expect(all.map((e) => e.fields.n)).toEqual(Array.from({ length: 100 }, (_, i) => String(2900 + i)));
+        expect(all.map((e) => e.id)).toEqual(ids.slice(2900));
+        // A range starting in the trimmed part begins at the oldest entry kept.
+        expect((await store.range('long', ids[10], ids[2905])).map((e) => e.fields.n)).toEqual([
+          '2900',
+          '2901',
+          '2902',
+          '2903',
+          '2904',
+          '2905',
+        ]);
+        const read = await store.readGroup('long', 'g', 'c', { count: 1000 });
+        expect(read.map((e) => e.id)).toEqual(ids.slice(2900));
+        expect(await store.trim('long', 10)).toBe(90);
+        expect((await store.range('long')).map((e) => e.id)).toEqual(ids.slice(2990));
+        await store.append('long', { n: 'last' });
+        expect((await store.readGroup('long', 'g', 'c')).map((e) => e.fields.n)).toEqual(['last']);
+      });
+
+      it('forgets a stream after its TTL, which appends keep; expiring a missing key says so', async () => {
+        let gone = 'gone';
+        await judged(async (n) => {
+          gone = `gone${n}`;
+          await store.append(gone, { n: '1' });
+          const startedMs = time.now();
+          const expiring = await store.expire(gone, 300);
+          await store.append(gone, { n: '2' });
+          const length = await store.streamLength(gone);
+          if (time.now() - startedMs >= 300) return 'stalled';
+          return () => {
+            expect(expiring).toBe(true);
+            expect(length).toBe(2);
+          };
+        });
+        await store.append('kept', { n: '1' });
+        expect(await store.expire('missing', 200)).toBe(false);
+        await waitUntil(time, async () => (await store.streamLength(gone)) === 0);
+        expect(await store.range(gone)).toEqual([]);
+        expect(await store.streamLength('kept')).toBe(1);
+        // A new stream under the same name starts afresh, with no TTL.
+        await store.append(gone, { n: 'again' });
+        expect((await store.range(gone)).map((e) => e.fields.n)).toEqual(['again']);
+      });
+
       it('shares a group between consumers and fans out to every group', async () => {
         await store.createGroup('s', 'recorder');
         await store.createGroup('s', 'recorder'); // idempotent
@@ -195,26 +318,34 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
       });
 
       it('hands entries of a consumer that died before ack to another after the idle time', async () => {
-        await store.createGroup('events', 'g');
-        await store.append('events', { n: '1' });
-        await store.append('events', { n: '2' });
-        const taken = await store.readGroup('events', 'g', 'dead');
-        expect(taken).toHaveLength(2);
-        // Not idle long enough yet: nobody may steal them.
-        expect(await store.claimIdle('events', 'g', 'alive', { minIdleMs: 200 })).toEqual([]);
-        await sleep(300);
-        const claimed = await store.claimIdle('events', 'g', 'alive', { minIdleMs: 200 });
+        let stream = 'events';
+        await judged(async (n) => {
+          stream = `events${n}`;
+          await store.createGroup(stream, 'g');
+          await store.append(stream, { n: '1' });
+          await store.append(stream, { n: '2' });
+          const startedMs = time.now();
+          const taken = await store.readGroup(stream, 'g', 'dead');
+          // Not idle long enough yet: nobody may steal them.
+          const early = await store.claimIdle(stream, 'g', 'alive', { minIdleMs: 300 });
+          if (time.now() - startedMs >= 300) return 'stalled';
+          return () => {
+            expect(taken).toHaveLength(2);
+            expect(early).toEqual([]);
+          };
+        });
+        await time.advance(400);
+        const claimed = await store.claimIdle(stream, 'g', 'alive', { minIdleMs: 300 });
         expect(claimed.map((e) => e.fields.n)).toEqual(['1', '2']);
         expect(
           await store.ack(
-            'events',
+            stream,
             'g',
             claimed.map((e) => e.id),
           ),
         ).toBe(2);
-        await sleep(50);
-        expect(await store.claimIdle('events', 'g', 'other', { minIdleMs: 0 })).toEqual([]);
-        expect(await store.readGroup('events', 'g', 'other')).toEqual([]);
+        expect(await store.claimIdle(stream, 'g', 'other', { minIdleMs: 0 })).toEqual([]);
+        expect(await store.readGroup(stream, 'g', 'other')).toEqual([]);
       });
 
       it('never redelivers acked entries', async () => {
@@ -231,12 +362,13 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
       it('wakes a blocked group read when an entry arrives', async () => {
         await store.createGroup('s', 'g');
         const started = Date.now();
-        const read = store.readGroup('s', 'g', 'c', { blockMs: 3000 });
+        const read = store.readGroup('s', 'g', 'c', { blockMs: 15_000 });
         await sleep(50);
         await store.append('s', { n: 'late' });
         const got = await read;
         expect(got.map((e) => e.fields.n)).toEqual(['late']);
-        expect(Date.now() - started).toBeLessThan(2000);
+        // Woken by the append, not by its block running out (a bound, not a speed).
+        expect(Date.now() - started).toBeLessThan(15_000);
       });
 
       it('returns nothing from a blocked read that times out', async () => {
@@ -284,5 +416,14 @@ async function waitFor(cond: () => boolean, timeoutMs = 2000): Promise<void> {
   while (!cond()) {
     if (Date.now() > deadline) throw new Error('condition not met in time');
     await sleep(10);
+  }
+}
+
+/** Lets the store's time pass in small steps until `cond` holds (a real-time bound fails a hang). */
+async function waitUntil(time: StoreTime, cond: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await time.advance(20);
   }
 }
