@@ -1,5 +1,6 @@
 import { Elysia, t } from 'elysia';
 import type { Logger } from '../core/observability/index.ts';
+import { StoreUnavailableError } from '../core/store/redis-store.ts';
 
 /** An error the API answers with on purpose: a status, a stable code, and a message for people. */
 export class ApiError extends Error {
@@ -50,6 +51,59 @@ export function unsupportedMediaType(contentType: string, accepted: readonly str
     `${contentType ? `content type ${contentType}` : 'a body without a content type'} is not accepted here; send ${accepted.join(' or ')}`,
     { accepted },
   );
+}
+
+/**
+ * Error codes that mean "Postgres could not be reached", as the `postgres` driver and the OS
+ * report them, plus the server's own connection-class SQLSTATEs: 08xxx (connection exception),
+ * 57P01-57P03 (shutting down, crashed, starting up) and 53300 (too many connections).
+ */
+const DATABASE_UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  'CONNECT_TIMEOUT',
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+]);
+
+/** Whether `error` says the database is out of reach (not that a query was wrong). */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return false;
+  return DATABASE_UNREACHABLE.has(code) || code.startsWith('08');
+}
+
+/**
+ * A dependency outage as the API answers it: 503 with a stable code and `Retry-After`, so
+ * clients back off and retry instead of treating it as a bug (500). Null for anything else.
+ */
+export function dependencyUnavailable(error: unknown): ApiError | null {
+  if (isDatabaseUnavailable(error))
+    return new ApiError(
+      503,
+      'database_unavailable',
+      'the database is unavailable; retry shortly',
+      undefined,
+      {
+        'retry-after': '1',
+      },
+    );
+  if (error instanceof StoreUnavailableError)
+    return new ApiError(503, 'store_unavailable', 'the store is unavailable; retry shortly', undefined, {
+      'retry-after': '1',
+    });
+  return null;
 }
 
 /** The one error body every `/v1` route answers with. */
@@ -110,7 +164,8 @@ function validationIssues(error: unknown): FieldIssue[] {
 /**
  * Maps every failure to `{ error: { code, message, details? } }`: our ApiErrors as they are,
  * request schema failures as 422 naming each field, unparsable bodies as 400, unknown routes as
- * 404, and anything else (including a response that breaks its own schema) as a 500 that leaks
+ * 404, Postgres or the Store out of reach as 503 (`database_unavailable`, `store_unavailable`),
+ * and anything else (including a response that breaks its own schema) as a 500 that leaks
  * nothing.
  */
 export const errorHandler = (log: Logger) =>
@@ -162,12 +217,28 @@ export const errorHandler = (log: Logger) =>
         case 'NOT_FOUND':
           set.status = 404;
           return errorBody('not_found', 'no such route');
-        default:
+        default: {
+          const outage = dependencyUnavailable(error);
+          if (outage) {
+            log.warn(
+              {
+                code: outage.code,
+                err: (error as Error).message,
+                method: request.method,
+                path: new URL(request.url).pathname,
+              },
+              'request failed: dependency unavailable',
+            );
+            set.status = outage.status;
+            Object.assign(set.headers, outage.headers);
+            return errorBody(outage.code, outage.message);
+          }
           log.error(
             { err: error, method: request.method, path: new URL(request.url).pathname },
             'request failed',
           );
           set.status = 500;
           return errorBody('internal', 'internal error');
+        }
       }
     });

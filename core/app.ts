@@ -41,6 +41,7 @@ export interface CoreOptions {
 export function isCorePath(pathname: string): boolean {
   return (
     pathname === '/health' ||
+    pathname === '/health/live' ||
     pathname === '/metrics' ||
     pathname.startsWith('/telephony/') ||
     pathname.startsWith('/realtime/') ||
@@ -185,6 +186,7 @@ export class Core implements Plane {
     this.routeTelephony();
     this.websocket = this.media.websocket as Plane['websocket'] & { __data?: MediaSocketData };
     this.routes.set('GET /health', () => this.health());
+    this.routes.set('GET /health/live', () => this.live());
     this.routes.set('GET /metrics', (req) =>
       metricsAuthorized(req, config.METRICS_API_KEY) ? metricsResponse() : metricsUnauthorized(),
     );
@@ -297,6 +299,19 @@ export class Core implements Plane {
    * 200 while the Store answers, 503 otherwise, naming each dependency and its state. Answered
    * from the last probe, never by waiting on the Store: a down or stale probe is a 503 at once.
    */
+  /**
+   * Liveness, for the load balancer: 200 while this process serves calls, 503 once it drains.
+   * A Store outage does not fail it (live calls survive one; replacing the task would end them);
+   * `/health` reports dependencies for alarms and operators.
+   */
+  live(): Response {
+    const draining = this.media.isDraining;
+    return Response.json(
+      { status: draining ? 'draining' : 'ok', service: 'core', activeSessions: this.media.activeSessions },
+      { status: draining ? 503 : 200 },
+    );
+  }
+
   async health(): Promise<Response> {
     await this.storeHealth.ready();
     const store = this.storeHealth.current();

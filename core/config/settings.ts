@@ -215,6 +215,34 @@ export const settings = {
     scope: 'core',
     doc: 'Outbound bytes a slow client may leave unread before its socket is closed with 1008.',
   }),
+  WS_START_TIMEOUT_MS: int({
+    def: 5000,
+    min: 100,
+    max: 600_000,
+    scope: 'core',
+    doc: 'A media WebSocket whose call has not started this long after it opened is closed, whatever it sends (1008; 1013 while its start is still being set up).',
+  }),
+  WS_MAX_MESSAGES_PER_SEC: int({
+    def: 100,
+    min: 10,
+    max: 100_000,
+    scope: 'core',
+    doc: 'Messages one media WebSocket may send per second, sustained (20 ms audio is 50/s). The excess is dropped unread; a socket dropping more than this many in a second is closed with 1008.',
+  }),
+  WS_MESSAGE_BURST: int({
+    def: 200,
+    min: 1,
+    max: 1_000_000,
+    scope: 'core',
+    doc: 'Messages one media WebSocket may send at once above `WS_MAX_MESSAGES_PER_SEC` (network jitter bunches audio frames).',
+  }),
+  WS_MAX_PENDING_PER_ADDRESS: int({
+    def: 64,
+    min: 1,
+    max: 100_000,
+    scope: 'core',
+    doc: 'Media WebSockets from one client address that have not sent their `start` yet; more are refused with 429 before the upgrade. Provider media servers and load generators count too: raise it for bursts of call setups from one address.',
+  }),
   SESSION_IDLE_TIMEOUT_SEC: int({
     def: 30,
     min: 1,
@@ -392,7 +420,7 @@ export const settings = {
   }),
   WEBHOOK_SECRET: text({
     scope: 'all',
-    doc: 'Signs requests to agents\' tool endpoints (Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature`). Unset: tool calls are unsigned.',
+    doc: "Signs requests to agents' tool endpoints (Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature`). Unset: tool calls are unsigned.",
     secret: true,
   }),
 } satisfies Record<string, Setting<unknown>>;
