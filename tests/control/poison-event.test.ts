@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { keys } from '../../core/store/index.ts';
-import { type MediaClient, nativeClient } from '../support/media-clients.ts';
+import { type MediaClient, nativeClient, startedCallId } from '../support/media-clients.ts';
 import { type Platform, startPlatform } from './platform.ts';
 import { type Backing, eventually, type Json, makeAccount, postgresAndRedis } from './support.ts';
 
@@ -36,7 +36,7 @@ describe.skipIf(!redisUrl || !postgresUrl)('a NUL in a native stop reason on Pos
   });
 
   /** A browser call on /v1/realtime/voice with a realtime token, started and ready. */
-  const browserCall = async (callId: string): Promise<MediaClient> => {
+  const browserCall = async (callId: string): Promise<{ client: MediaClient; id: string }> => {
     const token = await p.api('POST', '/v1/realtime/tokens', { key, body: { agentId, callId } });
     expect(token.status, JSON.stringify(token.body)).toBe(200);
     const client = await nativeClient({
@@ -46,13 +46,15 @@ describe.skipIf(!redisUrl || !postgresUrl)('a NUL in a native stop reason on Pos
       token: token.body.token,
     });
     client.start();
+    // The server names the call in its own namespace and says so first.
+    const id = await startedCallId(client, callId);
     // The session is live once its timeline has its first step.
     await eventually(
-      async () => (await p.store.range(keys.callTimeline(callId))).length > 0,
+      async () => (await p.store.range(keys.callTimeline(id))).length > 0,
       5_000,
-      `call ${callId} started`,
+      `call ${id} started`,
     );
-    return client;
+    return { client, id };
   };
 
   const ended = (callId: string, withinMs: number) =>
@@ -66,13 +68,11 @@ describe.skipIf(!redisUrl || !postgresUrl)('a NUL in a native stop reason on Pos
     );
 
   it('records the poisoned call clean and the next call within 5 s; nothing is left pending', async () => {
-    const poisoned = `web-nul-${crypto.randomUUID()}`;
-    const first = await browserCall(poisoned);
+    const { client: first, id: poisoned } = await browserCall(`web-nul-${crypto.randomUUID()}`);
     first.ws.send('{"t":"stop","reason":"bye\\u0000"}');
     await first.closed;
 
-    const next = `web-next-${crypto.randomUUID()}`;
-    const second = await browserCall(next);
+    const { client: second, id: next } = await browserCall(`web-next-${crypto.randomUUID()}`);
     const stoppedAt = performance.now();
     second.stop();
     await second.closed;
