@@ -373,7 +373,12 @@ export interface Spread {
 
 export function spread(values: number[]): Spread {
   const s = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
-  return { count: s.length, p50: quantile(s, 0.5), p99: quantile(s, 0.99), max: s.length > 0 ? s[s.length - 1]! : Number.NaN };
+  return {
+    count: s.length,
+    p50: quantile(s, 0.5),
+    p99: quantile(s, 0.99),
+    max: s.length > 0 ? s[s.length - 1]! : Number.NaN,
+  };
 }
 
 /** What a run of turns adds up to. */
