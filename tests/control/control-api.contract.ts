@@ -97,11 +97,13 @@ export function runControlApiContract(makeBacking: () => Promise<Backing>) {
       for (const field of ['createdAt', 'updatedAt', 'ready', 'warnings', 'endpointingMs']) {
         expect(mirrored).not.toHaveProperty(field);
       }
-      // Saved although this release cannot run it, and says why.
+      // Saved although this deployment has no key for its vendors, and says which.
       expect(created.ready).toBe(false);
-      expect(created.warnings).toContain(
-        'llm brain: not available in this release (the language-model adapters are not built)',
-      );
+      expect(created.warnings).toEqual([
+        'llm openai: OPENAI_API_KEY is not set',
+        'stt deepgram: DEEPGRAM_API_KEY is not set',
+        'tts openai: OPENAI_API_KEY is not set',
+      ]);
 
       const got = await api('GET', `/v1/agents/${created.id}`, { key: adminKey });
       expect(got.status).toBe(200);
@@ -202,9 +204,7 @@ export function runControlApiContract(makeBacking: () => Promise<Backing>) {
       expect(echo).toMatchObject({ ready: true, warnings: [] });
       const vendor = await createAgent({ name: 'Vendor', tts: { provider: 'elevenlabs' } });
       expect(vendor.ready).toBe(false);
-      expect(vendor.warnings).toContain(
-        'tts elevenlabs: not available in this release (the text-to-speech adapters are not built)',
-      );
+      expect(vendor.warnings).toContain('tts elevenlabs: ELEVENLABS_API_KEY is not set');
       const listed = await api('GET', '/v1/agents?limit=100', { key: adminKey });
       expect(listed.body.data.find((a: Json) => a.id === vendor.id)).toMatchObject({
         ready: false,
