@@ -19,7 +19,8 @@ try {
     ...process.env,
     REALTIME_WS_SECRET: process.env.REALTIME_WS_SECRET || randomBytes(24).toString('base64url'),
   };
-  const config = await loadConfig(env, { defaults: { PORT: '3000' } });
+  // Webhook receivers on this machine (localhost, a LAN box) work out of the box here.
+  const config = await loadConfig(env, { defaults: { PORT: '3000', WEBHOOK_ALLOW_PRIVATE_URLS: 'true' } });
   const log = createLogger({ level: config.LOG_LEVEL, service: 'local' });
   const store = await connectStore(config, log);
   const db = await openDatabase(config, log);

@@ -27,11 +27,12 @@ export default $config({
     const { databaseUrl, redisUrl } = await import('./infra/connection-urls.ts');
     const {
       ALB_IDLE_TIMEOUT_SECONDS,
+      BLUE_GREEN,
       HEALTH_CHECKS,
       PATH_RULES,
       SERVICE_PORTS,
       WEBHOOK_HANDLER,
-      WEBHOOK_ROUTE,
+      WEBHOOK_ROUTES,
       WEBHOOK_RUNTIME,
     } = await import('./infra/routes.ts');
     const { SECRETS } = await import('./infra/secrets.ts');
@@ -114,6 +115,31 @@ export default $config({
       ],
       transform: {
         loadBalancer: { idleTimeout: ALB_IDLE_TIMEOUT_SECONDS, dropInvalidHeaderFields: true },
+        // 80 and 443 from anywhere; the blue/green test listener only from inside the VPC.
+        securityGroup: (args) => {
+          args.ingress = [
+            {
+              fromPort: 80,
+              toPort: 80,
+              protocol: 'tcp',
+              cidrBlocks: ['0.0.0.0/0'],
+              ipv6CidrBlocks: ['::/0'],
+            },
+            {
+              fromPort: 443,
+              toPort: 443,
+              protocol: 'tcp',
+              cidrBlocks: ['0.0.0.0/0'],
+              ipv6CidrBlocks: ['::/0'],
+            },
+            {
+              fromPort: BLUE_GREEN.testListenerPort,
+              toPort: BLUE_GREEN.testListenerPort,
+              protocol: 'tcp',
+              cidrBlocks: [vpc.nodes.vpc.cidrBlock],
+            },
+          ];
+        },
         listener: (args) => {
           if (args.protocol === 'HTTP') {
             // Plain HTTP only ever redirects; every rule lives on the HTTPS listener.
@@ -135,13 +161,112 @@ export default $config({
       SHUTDOWN_GRACE_MS: String(s.shutdownGraceMs),
       TELEPHONY_GLOBAL_MAX_CONCURRENCY: String(s.globalMaxConcurrency),
       AWS_REGION,
+      // Core's CloudWatch metrics carry the stage as their dimension (core/observability/cloudwatch-emf.ts).
+      SIPAI_STAGE: $app.stage,
       ...secretEnv,
+    };
+
+    const healthCheckOf = (service: ServiceName) => {
+      const h = HEALTH_CHECKS[service];
+      return {
+        path: h.path,
+        interval: h.intervalSeconds,
+        timeout: h.timeoutSeconds,
+        healthyThreshold: h.healthyThreshold,
+        unhealthyThreshold: h.unhealthyThreshold,
+        matcher: '200',
+      };
+    };
+    const titleOf = (service: ServiceName) => (service === 'core' ? 'Core' : 'Control');
+
+    // Production: ECS blue/green. Each routing rule forwards to a pair of target groups ECS moves
+    // traffic between (it owns the weights, hence `ignoreChanges`); a test listener, closed to the
+    // internet, sees the new tasks first; ECS lets the role below edit the rules.
+    const blueGreenRole = s.production
+      ? new aws.iam.Role('EcsBlueGreenRole', {
+          name: `${prefix}-ecs-blue-green`,
+          assumeRolePolicy: JSON.stringify({
+            Version: '2012-10-17',
+            Statement: [
+              { Effect: 'Allow', Principal: { Service: 'ecs.amazonaws.com' }, Action: 'sts:AssumeRole' },
+            ],
+          }),
+          managedPolicyArns: ['arn:aws:iam::aws:policy/AmazonECSInfrastructureRolePolicyForLoadBalancers'],
+        })
+      : undefined;
+    const testListener = s.production
+      ? new aws.lb.Listener('EdgeTestListener', {
+          loadBalancerArn: alb.nodes.loadBalancer.arn,
+          port: BLUE_GREEN.testListenerPort,
+          protocol: 'HTTP',
+          defaultActions: [
+            { type: 'fixed-response', fixedResponse: { contentType: 'text/plain', statusCode: '404' } },
+          ],
+        })
+      : undefined;
+    const https = alb.getListener('https', 443);
+    /** The blue/green wiring of one service: target-group pairs, rules, ECS load balancer entries. */
+    const blueGreenOf = (service: ServiceName) => {
+      if (!blueGreenRole || !testListener) return undefined;
+      const title = titleOf(service);
+      // Broadest rule first: alarms and dashboards read the service's first target group.
+      const rules = PATH_RULES.filter((r) => r.service === service).sort((a, b) => b.priority - a.priority);
+      const group = (rule: (typeof rules)[number], color: 'Blue' | 'Green') =>
+        new aws.lb.TargetGroup(`${title}R${rule.priority}${color}`, {
+          namePrefix: color === 'Blue' ? 'blu' : 'grn',
+          port: SERVICE_PORTS[service],
+          protocol: 'HTTP',
+          targetType: 'ip',
+          vpcId: vpc.nodes.vpc.id,
+          deregistrationDelay: s.drainSeconds,
+          healthCheck: healthCheckOf(service),
+        });
+      return rules.map((rule) => {
+        const blue = group(rule, 'Blue');
+        const green = group(rule, 'Green');
+        const listenerRule = (name: string, listenerArn: $util.Input<string>) =>
+          new aws.lb.ListenerRule(
+            name,
+            {
+              listenerArn,
+              priority: rule.priority,
+              actions: [
+                {
+                  type: 'forward',
+                  forward: {
+                    targetGroups: [
+                      { arn: blue.arn, weight: 100 },
+                      { arn: green.arn, weight: 0 },
+                    ],
+                  },
+                },
+              ],
+              conditions: [{ pathPattern: { values: [...rule.paths] } }],
+            },
+            { ignoreChanges: ['actions'] },
+          );
+        const production = listenerRule(`${title}R${rule.priority}Production`, https.arn);
+        const test = listenerRule(`${title}R${rule.priority}Test`, testListener.arn);
+        return {
+          targetGroupArn: blue.arn,
+          containerName: title,
+          containerPort: SERVICE_PORTS[service],
+          advancedConfiguration: {
+            alternateTargetGroupArn: green.arn,
+            productionListenerRule: production.arn,
+            testListenerRule: test.arn,
+            roleArn: blueGreenRole.arn,
+          },
+        };
+      });
     };
 
     /** What both services share: image, spot mix, logs, ALB attachment, deployment safety. */
     const serviceArgs = (service: ServiceName): sst.aws.ServiceArgs => {
       const port = SERVICE_PORTS[service];
       const health = HEALTH_CHECKS[service];
+      const blueGreen = blueGreenOf(service);
+      const rules = PATH_RULES.filter((r) => r.service === service);
       return {
         cluster,
         image: { context: '.', dockerfile: `${service}/Dockerfile` },
@@ -150,32 +275,58 @@ export default $config({
         logging: { retention: s.logRetention },
         wait: s.kind === 'production' || s.kind === 'staging',
         dev: { command: `npm run start:${service}` },
-        loadBalancer: {
-          instance: alb,
-          rules: PATH_RULES.filter((r) => r.service === service).map((r) => ({
-            listen: '443/https' as const,
-            forward: `${port}/http` as const,
-            conditions: { path: r.path },
-            priority: r.priority,
-          })),
-          health: {
-            [`${port}/http` as const]: {
-              path: health.path,
-              interval: `${health.intervalSeconds} seconds` as const,
-              timeout: `${health.timeoutSeconds} seconds` as const,
-              healthyThreshold: health.healthyThreshold,
-              unhealthyThreshold: health.unhealthyThreshold,
+        // Rolling stages attach through SST (one target group, one rule per PATH_RULES entry);
+        // production brings its own blue/green pairs (above) and sets them on the ECS service.
+        loadBalancer: blueGreen
+          ? undefined
+          : {
+              instance: alb,
+              rules: rules.map((r) => ({
+                listen: '443/https' as const,
+                forward: `${port}/http` as const,
+                conditions: { path: r.paths[0] },
+                priority: r.priority,
+              })),
+              health: {
+                [`${port}/http` as const]: {
+                  path: health.path,
+                  interval: `${health.intervalSeconds} seconds` as const,
+                  timeout: `${health.timeoutSeconds} seconds` as const,
+                  healthyThreshold: health.healthyThreshold,
+                  unhealthyThreshold: health.unhealthyThreshold,
+                },
+              },
             },
-          },
-        },
         transform: {
-          // SST turns the circuit breaker on already; spelled out so a change upstream cannot
-          // silently drop it. 100 % / 200 %: a deploy starts the new tasks before any old one stops.
-          service: (args) => {
+          // SST's rule takes one path; ours carry up to five, matched as one rule.
+          listenerRule: (args, _opts, name) => {
+            const rule = rules.find((r) => name.endsWith(`P${r.priority}`));
+            if (rule) args.conditions = [{ pathPattern: { values: [...rule.paths] } }];
+          },
+          service: (args, opts) => {
+            // SST turns the circuit breaker on already; spelled out so a change upstream cannot
+            // silently drop it. 100 % / 200 %: a deploy starts the new tasks before any old one stops.
             args.deploymentCircuitBreaker = { enable: true, rollback: true };
             args.deploymentMinimumHealthyPercent = 100;
             args.deploymentMaximumPercent = 200;
             args.healthCheckGracePeriodSeconds = 60;
+            if (blueGreen) {
+              args.loadBalancers = blueGreen;
+              args.deploymentConfiguration = {
+                strategy: 'BLUE_GREEN',
+                bakeTimeInMinutes: String(BLUE_GREEN.bakeTimeMinutes),
+              };
+              // Any of these alarms firing during the deploy or its bake time rolls it back.
+              args.alarms = {
+                enable: true,
+                rollback: true,
+                alarmNames: BLUE_GREEN.rollbackAlarms[service].map((key) => `${prefix}-${key}`),
+              };
+              // After a deploy ECS swaps which group of each pair is primary: not drift to undo.
+              opts.ignoreChanges = [...(opts.ignoreChanges ?? []), 'loadBalancers'];
+            } else {
+              args.deploymentConfiguration = { strategy: 'ROLLING' };
+            }
           },
           // A leaving task keeps its open calls for the drain window before ECS sends SIGTERM;
           // SHUTDOWN_GRACE_MS then covers what is left, within the container's stop timeout.
@@ -218,7 +369,9 @@ export default $config({
         max: s.control.max,
         cpuUtilization: s.control.cpuTarget,
         memoryUtilization: false,
-        requestCount: s.control.requestsPerTarget,
+        // Request-count scaling names one target group; blue/green moves traffic between two,
+        // so production scales control on CPU alone.
+        requestCount: s.production ? false : s.control.requestsPerTarget,
       },
     });
 
@@ -265,7 +418,7 @@ export default $config({
       domain: domains.hooks,
       accessLog: { retention: s.logRetention },
     });
-    webhooks.route(WEBHOOK_ROUTE, forwarder.arn);
+    for (const route of WEBHOOK_ROUTES) webhooks.route(route, forwarder.arn);
 
     const alarmTopic = new aws.sns.Topic('Alarms', { name: `${prefix}-alarms` });
     const arnSuffix = (arn: string | undefined) => (arn ?? '').split(':').slice(5).join(':');

@@ -1,7 +1,7 @@
 import type { Server } from 'bun';
 import { Elysia } from 'elysia';
 import { providerEnvOf } from '../core/agent/registry.ts';
-import type { Config } from '../core/config/index.ts';
+import { type Config, logConfigAliases } from '../core/config/index.ts';
 import type { Logger } from '../core/observability/index.ts';
 import type { Plane } from '../core/server/index.ts';
 import type { Store } from '../core/store/index.ts';
@@ -22,8 +22,10 @@ import { health } from './modules/health/index.ts';
 import { KeyService, keys } from './modules/keys/index.ts';
 import { NumberService, numbers } from './modules/numbers/index.ts';
 import { RealtimeService, realtime } from './modules/realtime/index.ts';
+import { type DeliveryPolicy, WebhookService, webhooks } from './modules/webhooks/index.ts';
 import type { ControlState } from './state.ts';
 import { CampaignRunner, type CampaignRunnerOptions } from './workers/campaign-runner.ts';
+import { Dispatcher, type DispatcherOptions } from './workers/dispatcher.ts';
 import { OrphanSweeper, type OrphanSweeperOptions } from './workers/orphan-sweeper.ts';
 import { Recorder, type RecorderOptions } from './workers/recorder.ts';
 
@@ -42,7 +44,11 @@ export interface ControlOptions {
     campaigns?: CampaignRunnerOptions | false;
     /** The orphan sweeper; its lease TTL and longest call come from the config unless given. */
     sweeper?: Partial<OrphanSweeperOptions> | false;
+    /** The webhook dispatcher. */
+    dispatcher?: DispatcherOptions | false;
   };
+  /** Overrides of the webhook delivery rules the config sets (tests: short retries, a resolver). */
+  webhookPolicy?: Partial<DeliveryPolicy>;
   /** The clock of the request limits (per key, failed authentications per address); tests move it. */
   now?: () => number;
 }
@@ -57,6 +63,7 @@ export interface ControlServices {
   outbound: OutboundDialing;
   calls: CallService;
   campaigns: CampaignService;
+  webhooks: WebhookService;
   rateLimiter: FixedWindowRateLimiter;
   failedAuth: FailedAuthLimiter;
 }
@@ -82,7 +89,24 @@ const BODY_POLICIES: BodyPolicies = {
   'POST /campaigns/:id/contacts': { maxBodyBytes: CONTACTS_MAX_BODY_BYTES, otherContentTypes: ['text/csv'] },
 };
 
-export function createServices(state: ControlState, now: () => number = Date.now): ControlServices {
+/** The webhook delivery rules of a deployment, from its config. */
+export function webhookPolicyOf(config: Config, overrides: Partial<DeliveryPolicy> = {}): DeliveryPolicy {
+  return {
+    timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+    maxAttempts: config.WEBHOOK_MAX_ATTEMPTS,
+    retryBaseMs: 5_000,
+    retryMaxMs: 3_600_000,
+    disableAfterFailures: config.WEBHOOK_DISABLE_AFTER_FAILURES,
+    allowPrivate: config.WEBHOOK_ALLOW_PRIVATE_URLS,
+    ...overrides,
+  };
+}
+
+export function createServices(
+  state: ControlState,
+  now: () => number = Date.now,
+  webhookPolicy: DeliveryPolicy = webhookPolicyOf(state.config),
+): ControlServices {
   const agentService = new AgentService(state.sql, state.store, readinessWith(providerEnvOf(state.config)));
   const outbound = new OutboundDialing(state.config, state.store);
   return {
@@ -97,6 +121,7 @@ export function createServices(state: ControlState, now: () => number = Date.now
     outbound,
     calls: new CallService(state.sql, state.store, outbound),
     campaigns: new CampaignService(state.sql, outbound),
+    webhooks: new WebhookService(state.sql, webhookPolicy, state.log.child({ module: 'webhooks' })),
     rateLimiter: new FixedWindowRateLimiter(state.store, state.config.API_RATE_LIMIT_PER_MIN, 60_000, now),
     failedAuth: new FailedAuthLimiter(FAILED_AUTH_LIMIT_PER_MIN, 60_000, now),
   };
@@ -128,14 +153,15 @@ export function buildApi(state: ControlState, services: ControlServices = create
     .use(numbers(auth, services.numbers))
     .use(calls(auth, services.calls))
     .use(campaigns(auth, services.campaigns))
-    .use(realtime(auth, services.realtime));
+    .use(realtime(auth, services.realtime))
+    .use(webhooks(auth, services.webhooks));
   routes.load(api.routes, API_PREFIX, BODY_POLICIES);
   return api;
 }
 
 /**
  * The control plane: the Elysia API over Postgres, and its workers (the recorder, the campaign
- * runner, the orphan sweeper). It serves at once; readiness stays 503 until `start()` has migrated the database,
+ * runner, the orphan sweeper, the webhook dispatcher). It serves at once; readiness stays 503 until `start()` has migrated the database,
  * and the workers run from `start()` to `close()`.
  */
 export class Control implements Plane {
@@ -145,18 +171,21 @@ export class Control implements Plane {
   readonly recorder: Recorder | null;
   readonly campaignRunner: CampaignRunner | null;
   readonly orphanSweeper: OrphanSweeper | null;
+  readonly dispatcher: Dispatcher | null;
 
   constructor(opts: ControlOptions) {
-    const { workers, now: _, ...shared } = opts;
+    const { workers, now: _, webhookPolicy: __, ...shared } = opts;
     this.state = {
       ...shared,
       version: pkg.version,
       migrations: 'pending',
       pingDatabase: () => pingDatabase(opts.sql),
     };
-    this.services = createServices(this.state, opts.now);
+    const policy = webhookPolicyOf(opts.config, opts.webhookPolicy);
+    this.services = createServices(this.state, opts.now, policy);
     this.api = buildApi(this.state, this.services);
     const { sql, store, log, config } = this.state;
+    logConfigAliases(config, log);
     const timelineTtlMs = config.CALL_TIMELINE_TTL_SEC * 1000;
     // Ringing, the longest call, and the lease TTL: past that no outcome is coming.
     const longestCallMs =
@@ -181,6 +210,10 @@ export class Control implements Plane {
               ...workers?.sweeper,
             },
           );
+    this.dispatcher =
+      workers?.dispatcher === false
+        ? null
+        : new Dispatcher({ sql, log: log.child({ worker: 'dispatcher' }) }, policy, workers?.dispatcher);
     this.campaignRunner =
       workers?.campaigns === false
         ? null
@@ -236,6 +269,7 @@ export class Control implements Plane {
     this.recorder?.start();
     this.campaignRunner?.start();
     this.orphanSweeper?.start();
+    this.dispatcher?.start();
     return { migrationsApplied, bootstrap, mirrored };
   }
 
@@ -245,6 +279,11 @@ export class Control implements Plane {
    * belong to whoever opened them.
    */
   async close(): Promise<void> {
-    await Promise.all([this.campaignRunner?.stop(), this.recorder?.stop(), this.orphanSweeper?.stop()]);
+    await Promise.all([
+      this.campaignRunner?.stop(),
+      this.recorder?.stop(),
+      this.orphanSweeper?.stop(),
+      this.dispatcher?.stop(),
+    ]);
   }
 }

@@ -4,7 +4,7 @@ import { sharedRegistry, stopOfflineProviders } from './agent/default-registry.t
 import { type ProviderEnv, type ProviderRegistry, providerEnvOf } from './agent/registry.ts';
 import { safeEqualStrings } from './auth/constant-time.ts';
 import { CallCapacity, keepLeasesAlive, type LeaseKeeper } from './capacity/index.ts';
-import type { Config } from './config/index.ts';
+import { type Config, logConfigAliases } from './config/index.ts';
 import type { Logger } from './observability/log.ts';
 import { metricsResponse } from './observability/metrics.ts';
 import { metricsAuthorized, metricsUnauthorized } from './observability/metrics-auth.ts';
@@ -51,6 +51,24 @@ export function isCorePath(pathname: string): boolean {
 
 type Route = (req: Request, server: Server<unknown>) => Response | undefined | Promise<Response | undefined>;
 
+/**
+ * Whether a request carries TELEPHONY_SHARED_SECRET: as `X-Telephony-Secret`, or as the password
+ * of Basic auth (what providers' webhook settings can send). Both are compared in constant time.
+ */
+function carriesSharedSecret(req: Request, secret: string): boolean {
+  const header = req.headers.get('x-telephony-secret');
+  const auth = req.headers.get('authorization') ?? '';
+  let password: string | null = null;
+  if (/^basic\s+/i.test(auth)) {
+    const decoded = Buffer.from(auth.replace(/^basic\s+/i, ''), 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon >= 0) password = decoded.slice(colon + 1);
+  }
+  const byHeader = header !== null && safeEqualStrings(header, secret);
+  const byBasic = password !== null && safeEqualStrings(password, secret);
+  return byHeader || byBasic;
+}
+
 /** Longest a session's start waits for its command subscription before going live without it. */
 const COMMANDS_READY_TIMEOUT_MS = 2_000;
 
@@ -96,6 +114,7 @@ export class Core implements Plane {
   constructor(private readonly opts: CoreOptions) {
     const { config, store, log } = opts;
     if (!config.REALTIME_WS_SECRET) throw new Error('REALTIME_WS_SECRET must be set before core starts');
+    logConfigAliases(config, log);
     if (!config.TELEPHONY_VERIFY_SIGNATURES) {
       log.warn({}, 'TELEPHONY_VERIFY_SIGNATURES=false: provider webhooks are NOT authenticated');
     }
@@ -256,6 +275,25 @@ export class Core implements Plane {
     this.routes.set('POST /telephony/telnyx/voice', (req) => telnyx.voice(req, new URL(req.url)));
     this.routes.set('POST /telephony/telnyx/status', (req) => telnyx.status(req));
     this.routes.set('GET /telephony/capacity', (req) => this.capacityReport(req));
+    const secret = config.TELEPHONY_SHARED_SECRET;
+    if (secret) {
+      for (const [key, route] of this.routes) {
+        if (!key.includes(' /telephony/')) continue;
+        this.routes.set(key, (req, server) => {
+          if (carriesSharedSecret(req, secret)) return route(req, server);
+          log.warn({ route: key }, 'telephony request without the shared secret refused');
+          return Response.json(
+            {
+              error: {
+                code: 'unauthorized',
+                message: 'send TELEPHONY_SHARED_SECRET as X-Telephony-Secret or as the Basic auth password',
+              },
+            },
+            { status: 401, headers: { 'www-authenticate': 'Basic realm="telephony"' } },
+          );
+        });
+      }
+    }
   }
 
   /** `GET /telephony/capacity` (Bearer CORE_API_KEY): live counts against their limits. */

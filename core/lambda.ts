@@ -1,6 +1,6 @@
 /**
- * The voice-webhook Lambda: API Gateway (HTTP API) in front, the core behind (ARCHITECTURE.md,
- * "Processes and entry points"). It forwards each provider webhook to the core unchanged and
+ * The voice-webhook Lambda: API Gateway (HTTP API) in front, the core behind (docs/architecture.md,
+ * "Entry points"). It forwards each provider webhook to the core unchanged and
  * hands back the core's answer unchanged, so providers see one stable public URL while core
  * nodes come and go. It adds the public URL the provider signed, and the forwarder secret that
  * makes the core believe it (TELEPHONY_FORWARDER_SECRET); headers a caller sent under those
@@ -127,6 +127,22 @@ export function configFromEnv(env: Record<string, string | undefined> = process.
   return { coreUrl: coreUrl.replace(/\/+$/, ''), timeoutMs, forwarderSecret };
 }
 
+/**
+ * The provider URLs the runbooks configure in Twilio and Telnyx, `{gateway}/webhooks/<provider>/
+ * <voice|status>`, and core's route for each. Every other path is forwarded as it is.
+ */
+export const GATEWAY_PATH_ALIASES: Readonly<Record<string, string>> = {
+  '/webhooks/twilio/voice': '/telephony/twilio/voice',
+  '/webhooks/twilio/status': '/telephony/twilio/status',
+  '/webhooks/telnyx/voice': '/telephony/telnyx/voice',
+  '/webhooks/telnyx/status': '/telephony/telnyx/status',
+};
+
+/** Core's path for a path the gateway received (an alias's target, or the path itself). */
+export function corePathOf(rawPath: string): string {
+  return Object.hasOwn(GATEWAY_PATH_ALIASES, rawPath) ? (GATEWAY_PATH_ALIASES[rawPath] as string) : rawPath;
+}
+
 /** The URL the provider requested, as it signed it: scheme, public host, raw path and query. */
 export function originalUrl(event: HttpApiEvent): { url: string; proto: string; host: string } {
   const headers = event.headers ?? {};
@@ -145,7 +161,8 @@ export function createForwarder(config: ForwarderConfig): (event: HttpApiEvent) 
     const method = event.requestContext.http.method.toUpperCase();
     const original = originalUrl(event);
     const query = event.rawQueryString ? `?${event.rawQueryString}` : '';
-    const target = `${config.coreUrl}${event.rawPath}${query}`;
+    // The original URL keeps the path the provider called: its signature covers that one.
+    const target = `${config.coreUrl}${corePathOf(event.rawPath)}${query}`;
 
     const headers: Record<string, string> = {};
     for (const name of FORWARDED_HEADERS) {

@@ -5,6 +5,7 @@
 import { warmOfflineProviders } from './agent/default-registry.ts';
 import { Core } from './app.ts';
 import { ConfigError, loadConfig } from './config/index.ts';
+import { startEmfEmitter } from './observability/cloudwatch-emf.ts';
 import { createLogger } from './observability/index.ts';
 import { onShutdownSignal, startHttpServer } from './server/index.ts';
 import { connectStore } from './store/index.ts';
@@ -29,7 +30,13 @@ try {
   const core = new Core({ config, store, log });
   const http = startHttpServer({ port: config.PORT, hostname: config.HOST, plane: core, log });
   log.info({ url: http.url, health: `${http.url}/health` }, 'core listening');
+  // On ECS (SIPAI_STAGE set by sst.config.ts): live sessions and capacity refusals to CloudWatch.
+  const stage = process.env.SIPAI_STAGE?.trim();
+  const emf = stage
+    ? startEmfEmitter({ stage, intervalMs: Number(process.env.SIPAI_EMF_INTERVAL_MS) || undefined })
+    : undefined;
   onShutdownSignal(log, config.SHUTDOWN_GRACE_MS + 5000, async () => {
+    emf?.stop();
     await Promise.all([core.drain(config.SHUTDOWN_GRACE_MS), http.stop(config.SHUTDOWN_GRACE_MS)]);
     await store.close();
   });

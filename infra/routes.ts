@@ -10,23 +10,47 @@ export type ServiceName = 'core' | 'control';
 
 export interface PathRule {
   service: ServiceName;
-  /** ALB path pattern: case-sensitive, `*` matches any characters, one pattern per rule. */
-  path: string;
+  /**
+   * ALB path patterns (case-sensitive, `*` matches any characters), any of which matches. One
+   * listener rule carries them all, so a blue/green deploy shifts them together: at most five.
+   */
+  paths: readonly string[];
   priority: number;
 }
 
 /**
- * `/v1/*` belongs to control, with one exception: the native voice WebSocket `/v1/realtime/voice`
- * is core's (core/app.ts `isCorePath`). It gets its own rule, ahead of `/v1/*`. The rest of
- * `/v1/realtime/*` stays with control: `/v1/realtime/tokens` is where control mints the tokens
- * browsers then present to core, so sending the whole prefix to core would break token minting.
+ * Lowest priority first. `/v1/*` belongs to control, except `/v1/realtime/*`, the realtime
+ * plane's (core), and within that the one exact path `/v1/realtime/tokens`, where control mints
+ * the tokens browsers then present to core: it comes first. `/webhooks/*` is control's (customer
+ * webhooks and inbound triggers; control answers 404 on a path it does not serve).
  */
 export const PATH_RULES: readonly PathRule[] = [
-  { service: 'core', path: '/v1/realtime/voice', priority: 10 },
-  { service: 'core', path: '/realtime/*', priority: 20 },
-  { service: 'core', path: '/telephony/*', priority: 30 },
-  { service: 'control', path: '/v1/*', priority: 100 },
+  { service: 'control', paths: ['/v1/realtime/tokens'], priority: 10 },
+  { service: 'core', paths: ['/v1/realtime/*', '/realtime/*', '/telephony/*'], priority: 20 },
+  { service: 'control', paths: ['/v1/*', '/webhooks/*'], priority: 100 },
 ];
+
+/**
+ * Production deploys blue/green with ECS's own strategy: each rule above forwards to a pair of
+ * target groups ECS shifts between, a test listener on a port the ALB's security group keeps
+ * closed to the internet sees the new tasks first, and ECS rolls back by itself when a watched
+ * alarm fires before the bake time is over. Other stages roll.
+ */
+export const BLUE_GREEN = {
+  /** Both revisions run this long after production traffic moved, before the old one stops. */
+  bakeTimeMinutes: 10,
+  /** The test listener: HTTP on this port, reachable only from inside the VPC. */
+  testListenerPort: 9443,
+  /**
+   * Alarm keys (infra/alarms.ts) that roll a production deploy back, per service: the
+   * load-balancer-wide 5xx alarms, which see both target groups of a pair. Tasks failing their
+   * health check are the circuit breaker's to roll back.
+   */
+  rollbackAlarms: {
+    core: ['targets-5xx', 'alb-5xx'],
+    control: ['targets-5xx', 'alb-5xx'],
+  } satisfies Record<ServiceName, string[]>,
+} as const;
 
 export interface HealthCheck {
   path: string;
@@ -64,8 +88,18 @@ export const SERVICE_PORTS: Record<ServiceName, number> = { core: CORE_PORT, con
  */
 export const ALB_IDLE_TIMEOUT_SECONDS = 3600;
 
-/** The API Gateway route that carries every provider webhook to the forwarder Lambda. */
-export const WEBHOOK_ROUTE = 'ANY /telephony/{proxy+}';
+/**
+ * The API Gateway routes to the forwarder Lambda: every `/telephony/*` path as core names it,
+ * and the provider URLs operators configure in Twilio and Telnyx, which the Lambda forwards to
+ * core's matching `/telephony/...` route (core/lambda.ts `corePathOf`).
+ */
+export const WEBHOOK_ROUTES = [
+  'ANY /telephony/{proxy+}',
+  'POST /webhooks/twilio/voice',
+  'POST /webhooks/twilio/status',
+  'POST /webhooks/telnyx/voice',
+  'POST /webhooks/telnyx/status',
+] as const;
 /** The Lambda forwarder: `core/lambda.ts`, export `handler`, on Lambda's Node.js runtime. */
 export const WEBHOOK_HANDLER = 'core/lambda.handler';
 export const WEBHOOK_RUNTIME = 'nodejs22.x';
@@ -74,13 +108,13 @@ export const WEBHOOK_RUNTIME = 'nodejs22.x';
 export function pathsOf(service: ServiceName): string[] {
   return PATH_RULES.filter((r) => r.service === service)
     .sort((a, b) => a.priority - b.priority)
-    .map((r) => r.path);
+    .flatMap((r) => r.paths);
 }
 
 /** Which service the ALB sends a request path to, or undefined for the 403 default. */
 export function routeOf(pathname: string): ServiceName | undefined {
   const sorted = [...PATH_RULES].sort((a, b) => a.priority - b.priority);
-  return sorted.find((r) => matchesPathPattern(r.path, pathname))?.service;
+  return sorted.find((r) => r.paths.some((p) => matchesPathPattern(p, pathname)))?.service;
 }
 
 /** ALB path-pattern matching: `*` is any run of characters, `?` exactly one, case-sensitive. */

@@ -1,10 +1,12 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { publicEventOf } from '../../core/events/from-core.ts';
 import type { Logger } from '../../core/observability/index.ts';
 import { keys, type Store, type StreamEntry } from '../../core/store/index.ts';
 import type { Queryable, Sql } from '../db/index.ts';
 import { latencySummary, type RecordedEvent } from '../modules/calls/index.ts';
 import type { CallOutcome, CampaignService } from '../modules/campaigns/index.ts';
+import { anyEndpointEnabled, enqueueCallEvent } from '../modules/webhooks/outbox.ts';
 import { StreamConsumer, type StreamConsumerOptions } from './stream-consumer.ts';
 
 /**
@@ -172,7 +174,7 @@ function direction(value: unknown): 'inbound' | 'outbound' | null {
 }
 
 /**
- * The recorder (ARCHITECTURE.md, "A call, end to end", step 6): consumes core's global event
+ * The recorder (docs/architecture.md, "A call, end to end", step 6): consumes core's global event
  * stream in the `recorder` consumer group and writes calls and their events to Postgres, one
  * transaction per batch, acked only after it commits. At-least-once delivery meets idempotent
  * writes (`call_events` dedupes on a fingerprint; call updates only move forward), so a batch
@@ -244,6 +246,8 @@ export class Recorder {
     }
     await this.deps.sql.begin(async (tx) => {
       for (const e of events) await this.record(tx, e, records.get(e.callId), timelines.get(e.callId));
+      // The webhook outbox, in the same transaction: an event recorded is an event delivered.
+      await enqueueWebhookEvents(tx, events, timelines);
     });
     this.recorded += events.length;
     // Written: the calls' own streams have served their purpose. A failure here retries the
@@ -410,6 +414,33 @@ export class Recorder {
 
   private insertEvent(tx: Queryable, e: CoreEvent): Promise<void> {
     return insertCallEvent(tx, e);
+  }
+}
+
+/**
+ * The public events (core/events/catalogue.ts) of a batch, with a delivery for every endpoint
+ * that wants each: the steps a call's own stream holds are known at its `call.ended`, so they
+ * are enqueued then, before the end. Ids derive from content, so a batch written twice (and a
+ * step read from both streams) enqueues each event once.
+ */
+async function enqueueWebhookEvents(
+  tx: Queryable,
+  events: CoreEvent[],
+  timelines: Map<string, CoreEvent[]>,
+): Promise<void> {
+  if (!(await anyEndpointEnabled(tx))) return;
+  const seen = new Set<string>();
+  const enqueue = async (step: CoreEvent, steps: CoreEvent[] = []) => {
+    const event = publicEventOf(step, steps);
+    if (!event || seen.has(event.id)) return;
+    seen.add(event.id);
+    await enqueueCallEvent(tx, event);
+  };
+  for (const e of events) {
+    const steps =
+      e.type === 'call.ended' ? (timelines.get(e.callId) ?? []).filter((s) => s.callId === e.callId) : [];
+    for (const step of steps) if (step.type !== 'call.ended') await enqueue(step, steps);
+    await enqueue(e, steps);
   }
 }
 

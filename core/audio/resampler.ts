@@ -2,7 +2,7 @@
  * Streaming band-limited sample-rate conversion between the rates the platform meets
  * (telephony 8 kHz, STT 16 kHz, TTS 24 kHz, browsers 48 kHz; any integer pair whose reduced
  * ratio has at most MAX_PHASES phases works). Plain sample dropping or duplication aliases
- * (PROTOCOLS.md "Audio facts"), so this is a polyphase windowed-sinc FIR:
+ * (docs/providers.md "Audio"), so this is a polyphase windowed-sinc FIR:
  *
  * - prototype low-pass at L·fromRate with its -6 dB cutoff at 0.9 × the lower Nyquist, a
  *   transition band of 0.25 × the lower Nyquist and a Kaiser window for 60 dB stopband

@@ -1,3 +1,4 @@
+import { capacityRefusals } from '../observability/cloudwatch-emf.ts';
 import type { LeaseClaim, Store } from '../store/index.ts';
 
 /** The three limits a call is counted against; they come from TELEPHONY_* settings. */
@@ -18,9 +19,11 @@ export interface AdmitOptions {
   campaignId?: string;
   /** Overrides `perCampaignMax` for this campaign. */
   campaignMax?: number;
+  /** For calls the API originates (outbound, campaigns): their cap across the deployment. */
+  originatedMax?: number;
 }
 
-export type CapacityScope = 'global' | 'campaign' | 'agent';
+export type CapacityScope = 'global' | 'campaign' | 'agent' | 'originated';
 
 export type AdmitResult = { ok: true } | { ok: false; scope: CapacityScope; count: number; limit: number };
 
@@ -53,12 +56,14 @@ interface LeaseRecord {
 const MAX_RECORD_GRACE_MS = 60_000;
 
 export const GLOBAL_KEY = 'global';
+/** Calls the API originated (TELEPHONY_OUTBOUND_MAX_CONCURRENCY). */
+export const ORIGINATED_KEY = 'originated';
 export const campaignKey = (campaignId: string) => `campaign:${campaignId}`;
 export const agentKey = (agentId: string) => `agent:${agentId}`;
 export const leaseRecordKey = (callId: string) => `lease:${callId}`;
 
 /**
- * Concurrency leases for calls (ARCHITECTURE.md, "A call, end to end", steps 1 and 5): one slot
+ * Concurrency leases for calls (docs/architecture.md, "A call, end to end", steps 1 and 5): one slot
  * of `global`, of `campaign:<id>` and of `agent:<id>` per live call, held by the call id and
  * taken all-or-nothing. Which slots a call holds is written to the Store, so the node that
  * renews or releases a call need not be the one that admitted it. Slots not renewed lapse after
@@ -94,6 +99,10 @@ export class CallCapacity {
       assertCount('campaignMax', limit);
       claims.push({ key: campaignKey(opts.campaignId), limit, scope: 'campaign' });
     }
+    if (opts.originatedMax !== undefined) {
+      assertCount('originatedMax', opts.originatedMax);
+      claims.push({ key: ORIGINATED_KEY, limit: opts.originatedMax, scope: 'originated' });
+    }
     if (opts.agentMax !== undefined) {
       if (opts.agentId === undefined) throw new TypeError('agentMax needs an agentId');
       assertId('agentId', opts.agentId);
@@ -124,6 +133,7 @@ export class CallCapacity {
     }
     if (result.ok) return { ok: true };
     await restore();
+    capacityRefusals.total += 1;
     const failed = claims.find((c) => c.key === result.key);
     return { ok: false, scope: failed?.scope ?? 'global', count: result.count, limit: result.limit };
   }

@@ -1,4 +1,6 @@
 import type { SSMClient } from '@aws-sdk/client-ssm';
+import type { Logger } from '../observability/log.ts';
+import { type AliasUse, ENV_ALIASES, resolveAliases } from './aliases.ts';
 import { type Config, type SettingName, settings } from './settings.ts';
 import { loadSsmParameters, ssmClientFromEnv } from './ssm.ts';
 
@@ -23,8 +25,8 @@ export interface LoadOptions {
  * Validates the environment against the settings table, once, into one frozen object.
  * Synchronous: no SSM. Every invalid variable is reported, not only the first.
  */
-export function parseConfig(env: Env, opts: Pick<LoadOptions, 'defaults'> = {}): Config {
-  const problems: { name: string; reason: string }[] = [];
+export function parseConfig(input: Env, opts: Pick<LoadOptions, 'defaults'> = {}): Config {
+  const { env, used, problems } = resolveAliases(input);
   const out: Record<string, unknown> = {};
   for (const name of Object.keys(settings) as SettingName[]) {
     const raw = env[name] ?? opts.defaults?.[name];
@@ -36,7 +38,34 @@ export function parseConfig(env: Env, opts: Pick<LoadOptions, 'defaults'> = {}):
   }
   if (problems.length > 0) throw new ConfigError(problems);
   if (!out.PUBLIC_BASE_URL) out.PUBLIC_BASE_URL = `http://localhost:${out.PORT}`;
-  return Object.freeze(out) as Config;
+  const config = Object.freeze(out) as Config;
+  aliasUses.set(config, used);
+  return config;
+}
+
+const aliasUses = new WeakMap<Config, readonly AliasUse[]>();
+const aliasesLogged = new WeakSet<Config>();
+
+/** The runbook names this configuration was read from (see `ENV_ALIASES`), in table order. */
+export function configAliasesUsed(config: Config): readonly AliasUse[] {
+  return aliasUses.get(config) ?? [];
+}
+
+/**
+ * Logs, once per configuration, which runbook names it was read from (names only, never
+ * values) and which were ignored because our own names were set. Both planes call it at boot;
+ * `npm start` shares one configuration between them, so it is logged once.
+ */
+export function logConfigAliases(config: Config, log: Logger): void {
+  if (aliasesLogged.has(config)) return;
+  aliasesLogged.add(config);
+  for (const use of configAliasesUsed(config)) {
+    if (use.ignored) {
+      log.warn({ alias: use.alias, settings: use.settings }, 'config alias ignored: our setting is set');
+    } else {
+      log.info({ alias: use.alias, settings: use.settings }, 'config alias used');
+    }
+  }
 }
 
 /**
@@ -65,8 +94,12 @@ export function configTableMarkdown(): string {
   const rows = ['| variable | default | read by | what it does |', '|---|---|---|---|'];
   for (const [name, s] of Object.entries(settings)) {
     const scope = s.scope === 'all' ? 'core, control' : s.scope;
+    const aliases = ENV_ALIASES.filter((a) => a.settings.includes(name as SettingName))
+      .map((a) => `\`${a.alias}\`${a.doc === 'as is' ? '' : ` (${a.doc})`}`)
+      .join(', ');
+    const aliasText = aliases ? ` Also read from ${aliases} when unset.` : '';
     rows.push(
-      `| \`${name}\` | ${s.defaultText === '(unset)' ? '(unset)' : `\`${s.defaultText}\``} | ${scope} | ${s.doc}${s.secret ? ' Secret.' : ''} |`,
+      `| \`${name}\` | ${s.defaultText === '(unset)' ? '(unset)' : `\`${s.defaultText}\``} | ${scope} | ${s.doc}${s.secret ? ' Secret.' : ''}${aliasText} |`,
     );
   }
   return rows.join('\n');

@@ -191,7 +191,7 @@ export const settings = {
   }),
   REALTIME_API_KEY: text({
     scope: 'core',
-    doc: 'Server-side key for `/realtime/voice`: clients offer it as the WebSocket subprotocol `sipai.key.<key>` (next to `sipai.v1`).',
+    doc: 'Server-side key for `/realtime/voice`: clients offer it as the WebSocket subprotocol `sipai.key.<key>` (next to `sipai.v1`), or alone as the only subprotocol (`wscat -s <key>`).',
     secret: true,
   }),
   REALTIME_WS_SECRET: text({
@@ -320,6 +320,10 @@ export const settings = {
     doc: 'Jambonz account SID for REST calls (outbound, live call control).',
   }),
   JAMBONZ_API_KEY: text({ scope: 'all', doc: 'Jambonz API key (Bearer) for REST calls.', secret: true }),
+  JAMBONZ_APPLICATION_SID: text({
+    scope: 'control',
+    doc: "Jambonz application that outbound calls run: Jambonz fetches the call's verbs from that application's call hook (point it at `/telephony/jambonz/call`). Unset: each call names our call hook itself.",
+  }),
   JAMBONZ_API_BASE_URL: url({
     protocols: ['http:', 'https:'],
     scope: 'all',
@@ -352,6 +356,13 @@ export const settings = {
     patternText: '16-256 characters without spaces',
     secret: true,
   }),
+  TELEPHONY_SHARED_SECRET: text({
+    scope: 'core',
+    doc: "When set, every `/telephony/*` HTTP request (webhooks, status callbacks, the capacity report; media streams keep their signed tokens) must also carry this token, as header `X-Telephony-Secret` or as the password of Basic auth (checked in constant time, on top of provider signatures; 401 otherwise). Outbound Jambonz calls send it as their hooks' Basic auth. Unset: not required.",
+    pattern: /^\S{16,256}$/,
+    patternText: '16-256 characters without spaces',
+    secret: true,
+  }),
   TELEPHONY_ENDED_CALL_TTL_SEC: int({
     def: 86_400,
     min: 60,
@@ -365,6 +376,18 @@ export const settings = {
     max: 10_000_000,
     scope: 'all',
     doc: 'Live calls admitted at once across every core node (a lease in the Store).',
+  }),
+  TELEPHONY_OUTBOUND_MAX_CONCURRENCY: setting<number | undefined>({
+    scope: 'control',
+    doc: 'Live calls the API may have originated at once across the deployment (`POST /v1/calls` and campaigns together, a lease in the Store); past it, the call is refused with 429 naming this limit and a campaign waits. Unset: only the other limits apply.',
+    defaultText: '(unset)',
+    parse(raw) {
+      if (raw === undefined || raw.trim() === '') return undefined;
+      if (!/^\d+$/.test(raw.trim())) throw new Error(`must be a whole number, got "${raw}"`);
+      const n = Number(raw);
+      if (n < 1 || n > 10_000_000) throw new Error(`must be between 1 and 10000000, got ${n}`);
+      return n;
+    },
   }),
   TELEPHONY_PER_CAMPAIGN_MAX_CONCURRENCY: int({
     def: 100,
@@ -420,8 +443,34 @@ export const settings = {
   }),
   WEBHOOK_SECRET: text({
     scope: 'all',
-    doc: "Signs requests to agents' tool endpoints (Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature`). Unset: tool calls are unsigned.",
+    doc: "Signs requests to agents' tool endpoints (Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature`), and is the default signing secret of customer webhooks (events; not built yet). Unset: tool calls are unsigned.",
     secret: true,
+  }),
+  WEBHOOK_ALLOW_PRIVATE_URLS: bool({
+    def: false,
+    scope: 'control',
+    doc: 'Let customer webhook endpoints resolve to private, loopback or link-local addresses (checked when saved and at every delivery). Off in production, so a tenant cannot make the platform call its own network; `npm start` turns it on for local receivers.',
+  }),
+  WEBHOOK_TIMEOUT_MS: int({
+    def: 10_000,
+    min: 100,
+    max: 120_000,
+    scope: 'control',
+    doc: 'How long a webhook receiver has to answer one delivery attempt; no answer counts as a failed attempt and is retried.',
+  }),
+  WEBHOOK_MAX_ATTEMPTS: int({
+    def: 8,
+    min: 1,
+    max: 50,
+    scope: 'control',
+    doc: 'Attempts per webhook delivery (retries back off exponentially with jitter, from 5 s to an hour) before it is marked failed; failed deliveries can be replayed.',
+  }),
+  WEBHOOK_DISABLE_AFTER_FAILURES: int({
+    def: 20,
+    min: 1,
+    max: 100_000,
+    scope: 'control',
+    doc: 'Deliveries to one endpoint that fail for good in a row before the endpoint is disabled, with the reason on it.',
   }),
 } satisfies Record<string, Setting<unknown>>;
 

@@ -149,7 +149,8 @@ export function isMediaPath(pathname: string): boolean {
 
 /**
  * The subprotocol to answer a native client with: `sipai.v1` when offered; the key itself only
- * when it is the one protocol offered (a browser fails a handshake whose offer goes unanswered);
+ * when it is the one protocol offered (`sipai.key.<key>`, or the raw key as `wscat -s <key>`
+ * sends it: a browser or `ws` client fails a handshake whose offer goes unanswered);
  * none when nothing was offered. Undefined: refuse, since otherwise Bun would answer with the
  * first protocol offered, which may be the key.
  */
@@ -270,7 +271,7 @@ export class MediaServer {
         return refuse(
           401,
           'unauthorized',
-          'offer the API key as subprotocol sipai.key.<key>, or pass ?token=',
+          'offer the API key as subprotocol sipai.key.<key> (or the key alone), or pass ?token=',
         );
       }
       const selected = selectNativeSubprotocol(offered);
@@ -352,14 +353,16 @@ export class MediaServer {
   private authenticateNative(offered: string[], token: string | null): MediaSocketData['nativeAuth'] {
     const key = this.opts.realtimeApiKey;
     if (key) {
+      // `sipai.key.<key>`, or the key itself (`wscat -s <key>`); every offer is compared in full.
+      let matched = false;
       for (const p of offered) {
-        if (
+        const prefixed =
           p.startsWith(NATIVE_KEY_SUBPROTOCOL_PREFIX) &&
-          safeEqualStrings(p.slice(NATIVE_KEY_SUBPROTOCOL_PREFIX.length), key)
-        ) {
-          return { byKey: true };
-        }
+          safeEqualStrings(p.slice(NATIVE_KEY_SUBPROTOCOL_PREFIX.length), key);
+        const raw = safeEqualStrings(p, key);
+        matched = matched || prefixed || raw;
       }
+      if (matched) return { byKey: true };
     }
     if (token) {
       const result = verifyToken(this.opts.tokenSecrets, token, { kind: 'realtime' });

@@ -1,5 +1,5 @@
 /**
- * The one interface both planes use for shared state (ARCHITECTURE.md, "The Store").
+ * The one interface both planes use for shared state (docs/architecture.md, "The Store").
  * `MemoryStore` serves a single process (the embedded default); `RedisStore` serves many
  * nodes. Every behaviour below is pinned by `tests/core/store/store.contract.ts`, which runs
  * against both.

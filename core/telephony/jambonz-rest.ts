@@ -51,6 +51,8 @@ interface CreateCallBase {
   timeoutSec?: number;
   /** Carrier (trunk) name to place the call on; Jambonz picks one when absent. */
   trunk?: string;
+  /** Basic auth Jambonz sends with the hooks named here (our TELEPHONY_SHARED_SECRET). */
+  hookAuth?: { username: string; password: string };
 }
 
 export type JambonzCreateCall = CreateCallBase &
@@ -84,9 +86,12 @@ export class JambonzRestClient {
       from: req.from,
       to: { type: 'phone', number: req.to, ...(req.trunk === undefined ? {} : { trunk: req.trunk }) },
     };
+    const auth = req.hookAuth ?? {};
     if (req.applicationSid !== undefined) body.application_sid = req.applicationSid;
-    if (req.callHookUrl !== undefined) body.call_hook = { url: req.callHookUrl, method: 'POST' };
-    if (req.statusHookUrl !== undefined) body.call_status_hook = { url: req.statusHookUrl, method: 'POST' };
+    if (req.callHookUrl !== undefined) body.call_hook = { url: req.callHookUrl, method: 'POST', ...auth };
+    if (req.statusHookUrl !== undefined) {
+      body.call_status_hook = { url: req.statusHookUrl, method: 'POST', ...auth };
+    }
     if (req.speech !== undefined) {
       body.speech_synthesis_vendor = req.speech.synthesizer.vendor;
       body.speech_synthesis_language = req.speech.synthesizer.language;
@@ -168,6 +173,13 @@ export interface JambonzDialerOptions {
   statusHookUrl?: (call: OutboundCall) => string;
   speech: JambonzSpeechDefaults;
   trunk?: string;
+  /**
+   * An application (JAMBONZ_APPLICATION_SID) whose call hook supplies the verbs instead of
+   * `callHookUrl`; the call's ids still ride in `tag`, which its webhooks echo back.
+   */
+  applicationSid?: string;
+  /** Basic auth for the hooks the request names (TELEPHONY_SHARED_SECRET). */
+  hookAuth?: { username: string; password: string };
 }
 
 /**
@@ -181,8 +193,10 @@ export function jambonzDialer(client: JambonzRestClient, opts: JambonzDialerOpti
       client.createCall({
         from: call.from,
         to: call.to,
-        callHookUrl: opts.callHookUrl(call),
-        speech: opts.speech,
+        ...(opts.applicationSid === undefined
+          ? { callHookUrl: opts.callHookUrl(call), speech: opts.speech }
+          : { applicationSid: opts.applicationSid }),
+        ...(opts.hookAuth === undefined ? {} : { hookAuth: opts.hookAuth }),
         ...(opts.statusHookUrl ? { statusHookUrl: opts.statusHookUrl(call) } : {}),
         ...(opts.trunk === undefined ? {} : { trunk: opts.trunk }),
         ...(call.timeoutSec === undefined ? {} : { timeoutSec: call.timeoutSec }),

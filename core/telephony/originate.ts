@@ -28,6 +28,8 @@ export interface OriginateRequest extends OutboundCall {
   agentMax?: number;
   /** Overrides the default per-campaign limit for this campaign. */
   campaignMax?: number;
+  /** The cap on API-originated calls across the deployment, when there is one. */
+  originatedMax?: number;
 }
 
 export type OriginateResult =
@@ -55,6 +57,7 @@ export async function originateCall(req: OriginateRequest): Promise<OriginateRes
     ...(req.agentMax === undefined ? {} : { agentMax: req.agentMax }),
     ...(req.campaignId === undefined ? {} : { campaignId: req.campaignId }),
     ...(req.campaignMax === undefined ? {} : { campaignMax: req.campaignMax }),
+    ...(req.originatedMax === undefined ? {} : { originatedMax: req.originatedMax }),
   });
   if (!admitted.ok) {
     return {

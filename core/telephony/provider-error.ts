@@ -22,7 +22,7 @@ export interface ProviderErrorInit {
 }
 
 /**
- * A provider REST call that did not succeed. Core errors carry `retryable` (STYLE.md, "Errors"):
+ * A provider REST call that did not succeed. Core errors carry `retryable` (docs/architecture.md, "Conventions"):
  * timeouts, connection errors, 408, 429, 499 and 5xx may succeed when tried again; other 4xx
  * will not until the request changes.
  */
@@ -50,7 +50,7 @@ export class ProviderError extends Error {
   }
 }
 
-/** 408, 429, 499 and 5xx: the same request may succeed later (STYLE.md, "Errors"). */
+/** 408, 429, 499 and 5xx: the same request may succeed later (docs/architecture.md, "Conventions"). */
 export function isRetryableStatus(status: number): boolean {
   return status === 408 || status === 429 || status === 499 || status >= 500;
 }

@@ -1,5 +1,5 @@
 /**
- * Jambonz `listen` codec (PROTOCOLS.md "Jambonz / listen WebSocket"; sources:
+ * Jambonz `listen` codec (docs/providers.md "Media protocols"; sources:
  * https://www.jambonz.org/docs/webhooks/listen/ and jambonz-feature-server `lib/tasks/listen.js`,
  * `lib/session/call-info.js`).
  *
@@ -26,7 +26,7 @@ export const JAMBONZ_SUBPROTOCOL = 'audio.jambonz.org';
 /**
  * Keys of Jambonz's CallInfo as `listen` sends it (call-info.js `toJSON()`): these go to
  * `StartFrame.call`; every other top-level string/number key is the verb's `metadata` and goes
- * to `params`. PROTOCOLS.md lists the first ten; the rest are sent by current Jambonz too.
+ * to `params`. The Jambonz docs list the first ten; the rest are sent by current Jambonz too.
  */
 const CALL_FIELDS = new Set([
   'callSid',
@@ -57,7 +57,7 @@ const CALL_FIELDS = new Set([
 /** Keys `listen` itself puts first (`{sampleRate, mixType}`); neither call nor params. */
 const STREAM_FIELDS = new Set(['sampleRate', 'mixType']);
 
-/** Fixed outbound control messages (PROTOCOLS.md, "Server → Jambonz"). */
+/** Fixed outbound control messages (docs/providers.md, "Media protocols", Jambonz). */
 const KILL_AUDIO = '{"type":"killAudio"}';
 const DISCONNECT = '{"type":"disconnect"}';
 const MARK_PREFIX = '{"type":"mark","data":{"name":';
@@ -121,7 +121,7 @@ export class JambonzCodec implements WireCodec {
     switch (frame.kind) {
       case 'audio_out': {
         // Streaming bidirectional audio is raw L16 at the verb's rate: a wrong rate plays too
-        // fast or too slow (PROTOCOLS.md), so refuse rather than send it.
+        // fast or too slow (docs/providers.md), so refuse rather than send it.
         const size = frame.data.byteLength;
         if (frame.encoding !== 'pcm16' || frame.sampleRate !== this.outSampleRate) return null;
         return size === 0 || size % 2 !== 0 ? null : frame.data;

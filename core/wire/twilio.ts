@@ -1,5 +1,5 @@
 /**
- * Twilio Media Streams codec (PROTOCOLS.md "Twilio Media Streams"; source:
+ * Twilio Media Streams codec (docs/providers.md "Media protocols"; source:
  * https://www.twilio.com/docs/voice/media-streams/websocket-messages).
  *
  * JSON text frames only, both ways. Audio is always mu-law at 8000 Hz, mono, base64 in
@@ -21,7 +21,7 @@ import {
   toNumber,
 } from './wire-helpers.ts';
 
-/** Twilio's only audio format: "audio/x-mulaw", 8000 Hz, one channel (PROTOCOLS.md). */
+/** Twilio's only audio format: "audio/x-mulaw", 8000 Hz, one channel (docs/providers.md). */
 const TWILIO_RATE = 8000;
 
 export interface TwilioCodecOptions {

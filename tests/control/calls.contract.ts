@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { agentKey, campaignKey } from '../../core/capacity/call-capacity.ts';
 import { createLogger } from '../../core/observability/index.ts';
 import { Timeline } from '../../core/session/timeline.ts';
@@ -116,6 +116,15 @@ export function runCallsContract(makeBacking: () => Promise<Backing>) {
     await p?.close();
     twilio?.stop();
     await backing?.close();
+  });
+
+  // A test that fails mid-call must not hand its live session or its leases to the next one
+  // (agentA2 allows one call at a time): end what is still live, free every call's slots.
+  afterEach(async () => {
+    if (!p) return;
+    for (const session of [...p.core.media.sessions.values()]) session.close('server_shutdown');
+    const placed = await backing.sql<{ id: string }[]>`select id from calls where direction = 'outbound'`;
+    await Promise.all(placed.map(({ id }) => p.core.capacity.release(id)));
   });
 
   const getCall = async (id: string, key = keyA) => api('GET', `/v1/calls/${id}`, { key });

@@ -119,6 +119,10 @@ describe('OpenAPI document', () => {
         'POST /v1/campaigns/{id}/pause',
         'POST /v1/campaigns/{id}/resume',
         'POST /v1/campaigns/{id}/cancel',
+        'GET /v1/webhooks',
+        'POST /v1/webhooks',
+        'POST /v1/webhooks/{id}/test',
+        'GET /v1/webhooks/{id}/deliveries',
       ]),
     );
   });
@@ -145,20 +149,25 @@ describe('OpenAPI document', () => {
 
   it('gives every request body a JSON schema that rejects unknown fields, with an example', () => {
     const withBody = specOperations().filter(([, op]) => op.requestBody);
-    expect(withBody.map(([name]) => name).sort()).toEqual([
-      'PATCH /v1/agents/{id}',
-      'PATCH /v1/numbers/{id}',
-      'POST /v1/agents',
-      'POST /v1/calls',
-      'POST /v1/calls/{id}/hangup',
-      'POST /v1/calls/{id}/say',
-      'POST /v1/calls/{id}/transfer',
-      'POST /v1/campaigns',
-      'POST /v1/campaigns/{id}/contacts',
-      'POST /v1/keys',
-      'POST /v1/numbers',
-      'POST /v1/realtime/tokens',
-    ]);
+    expect(withBody.map(([name]) => name).sort()).toEqual(
+      [
+        'PATCH /v1/agents/{id}',
+        'PATCH /v1/numbers/{id}',
+        'POST /v1/agents',
+        'POST /v1/calls',
+        'POST /v1/calls/{id}/hangup',
+        'POST /v1/calls/{id}/say',
+        'POST /v1/calls/{id}/transfer',
+        'POST /v1/campaigns',
+        'POST /v1/campaigns/{id}/contacts',
+        'POST /v1/keys',
+        'POST /v1/numbers',
+        'POST /v1/realtime/tokens',
+        'POST /v1/webhooks',
+        'POST /v1/webhooks/{id}/rotate-secret',
+        'PATCH /v1/webhooks/{id}',
+      ].sort(),
+    );
     for (const [name, op] of withBody) {
       expect(Object.keys(op.requestBody.content), name).toEqual(['application/json']);
       const schema = op.requestBody.content['application/json'].schema;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { isCorePath } from '../../core/app.ts';
 import { alarmSpecs, SESSIONS_METRIC } from '../../infra/alarms.ts';
 import { databaseUrl, redisUrl } from '../../infra/connection-urls.ts';
-import { matchesPathPattern, routeOf } from '../../infra/routes.ts';
+import { BLUE_GREEN, matchesPathPattern, PATH_RULES, routeOf } from '../../infra/routes.ts';
 import {
   HARD_EXIT_MARGIN_MS,
   STOP_TIMEOUT_SECONDS,
@@ -97,6 +97,25 @@ describe('ALB routing table', () => {
       '/v1/docs',
     ];
     for (const p of paths) expect(routeOf(p), p).toBe(isCorePath(p) ? 'core' : 'control');
+  });
+
+  it('sends /v1/realtime/* and /realtime/* to core but keeps token minting and /webhooks/* on control', () => {
+    expect(routeOf('/v1/realtime/voice')).toBe('core');
+    expect(routeOf('/v1/realtime/anything')).toBe('core');
+    expect(routeOf('/v1/realtime/tokens')).toBe('control');
+    expect(routeOf('/webhooks/inbound/abc')).toBe('control');
+    expect(routeOf('/webhooks')).toBeUndefined();
+  });
+
+  it('fits each rule in one ALB listener rule (at most five path values) with distinct priorities', () => {
+    for (const r of PATH_RULES) expect(r.paths.length).toBeLessThanOrEqual(5);
+    expect(new Set(PATH_RULES.map((r) => r.priority)).size).toBe(PATH_RULES.length);
+  });
+
+  it('rolls production back only on alarms the stage has', () => {
+    const keys = new Set(alarmSpecs(stageSettings('production')).map((a) => a.key));
+    for (const names of Object.values(BLUE_GREEN.rollbackAlarms))
+      for (const key of names) expect(keys.has(key), key).toBe(true);
   });
 
   it('keeps /health and /metrics off the public listener', () => {

@@ -72,28 +72,33 @@ describe.each(['staging', 'production'] as const)('sst.config.ts on stage %s', (
     expect(ofType(run(), 'sst:aws:Alb')).toHaveLength(1);
   });
 
-  it('sends /v1/realtime/voice, /realtime/* and /telephony/* to core and /v1/* to control', () => {
+  it('sends /v1/realtime/*, /realtime/* and /telephony/* to core; /v1/realtime/tokens, /v1/* and /webhooks/* to control', () => {
     const https = one(run(), 'aws:lb/listener:Listener', 'EdgeListenerHTTPS443');
-    const rules = albRules(run());
+    const rules = albRules(run()).filter((r) => r.listenerArn.includes('EdgeListenerHTTPS443'));
     expect(
-      rules.map((r) => ({ path: r.path, port: r.targetPort })).sort((a, b) => a.path.localeCompare(b.path)),
+      rules
+        .map((r) => ({ path: r.path, port: r.targetPort, priority: r.priority }))
+        .sort((a, b) => a.path.localeCompare(b.path)),
     ).toEqual([
-      { path: '/realtime/*', port: CORE_PORT },
-      { path: '/telephony/*', port: CORE_PORT },
-      { path: '/v1/*', port: CONTROL_PORT },
-      { path: '/v1/realtime/voice', port: CORE_PORT },
+      { path: '/realtime/*', port: CORE_PORT, priority: 20 },
+      { path: '/telephony/*', port: CORE_PORT, priority: 20 },
+      { path: '/v1/*', port: CONTROL_PORT, priority: 100 },
+      { path: '/v1/realtime/*', port: CORE_PORT, priority: 20 },
+      { path: '/v1/realtime/tokens', port: CONTROL_PORT, priority: 10 },
+      { path: '/webhooks/*', port: CONTROL_PORT, priority: 100 },
     ]);
-    for (const rule of rules) expect(rule.listenerArn).toContain('EdgeListenerHTTPS443');
     expect(https.inputs.port).toBe(443);
   });
 
   it('resolves request paths the way core/app.ts splits them, keeping /v1/realtime/tokens on control', () => {
-    const rules = albRules(run());
+    const rules = albRules(run()).filter((r) => r.listenerArn.includes('EdgeListenerHTTPS443'));
     expect(albTargetPort(rules, '/v1/realtime/voice')).toBe(CORE_PORT);
     expect(albTargetPort(rules, '/realtime/voice')).toBe(CORE_PORT);
     expect(albTargetPort(rules, '/telephony/twilio/stream')).toBe(CORE_PORT);
     expect(albTargetPort(rules, '/telephony/jambonz/call')).toBe(CORE_PORT);
     expect(albTargetPort(rules, '/v1/realtime/tokens')).toBe(CONTROL_PORT);
+    expect(albTargetPort(rules, '/v1/realtime/sessions')).toBe(CORE_PORT);
+    expect(albTargetPort(rules, '/webhooks/customer/inbound')).toBe(CONTROL_PORT);
     expect(albTargetPort(rules, '/v1/agents')).toBe(CONTROL_PORT);
     expect(albTargetPort(rules, '/v1/health')).toBe(CONTROL_PORT);
     // No rule: the listener's 403 default. Metrics stay private.
@@ -102,15 +107,15 @@ describe.each(['staging', 'production'] as const)('sst.config.ts on stage %s', (
   });
 
   it('health-checks core on /health and control on /v1/health every 15 s (timeout 5 s, healthy 2, unhealthy 3)', () => {
-    const byPort = Object.fromEntries(
-      ofType(run(), 'aws:lb/targetGroup:TargetGroup').map((g) => [
-        Number(g.inputs.port),
-        g.inputs.healthCheck,
-      ]),
-    );
+    const groups = ofType(run(), 'aws:lb/targetGroup:TargetGroup');
     const check = { interval: 15, timeout: 5, healthyThreshold: 2, unhealthyThreshold: 3 };
-    expect(byPort[CORE_PORT]).toMatchObject({ path: '/health/live', ...check });
-    expect(byPort[CONTROL_PORT]).toMatchObject({ path: '/v1/health', ...check });
+    expect(groups.map((g) => Number(g.inputs.port))).toEqual(
+      expect.arrayContaining([CORE_PORT, CONTROL_PORT]),
+    );
+    for (const g of groups) {
+      const path = Number(g.inputs.port) === CORE_PORT ? '/health/live' : '/v1/health';
+      expect(g.inputs.healthCheck, g.name).toMatchObject({ path, ...check });
+    }
   });
 
   it('keeps idle WebSockets for at least an hour and redirects plain HTTP to HTTPS', () => {
@@ -131,15 +136,19 @@ describe.each(['staging', 'production'] as const)('sst.config.ts on stage %s', (
     for (const service of ['Core', 'Control'] as const) {
       const grace = Number(envOf(run(), service).SHUTDOWN_GRACE_MS);
       const stopTimeout = containerOf(run(), service).stopTimeout ?? 30;
-      const group = ofType(run(), 'aws:lb/targetGroup:TargetGroup').find((g) => g.name.startsWith(service));
-      expect(Number(group?.inputs.deregistrationDelay)).toBeGreaterThanOrEqual(grace / 1000);
+      const groups = ofType(run(), 'aws:lb/targetGroup:TargetGroup').filter((g) =>
+        g.name.startsWith(service),
+      );
+      expect(groups.length).toBeGreaterThanOrEqual(1);
+      for (const group of groups)
+        expect(Number(group.inputs.deregistrationDelay)).toBeGreaterThanOrEqual(grace / 1000);
       // core/main.ts and control/main.ts force-exit 5 s after the grace: still before SIGKILL.
       expect(grace + 5000).toBeLessThan(stopTimeout * 1000);
       expect(grace).toBeGreaterThanOrEqual(30_000);
     }
   });
 
-  it('rolls back a failing deploy and keeps 100 % of tasks up while it runs (200 % max)', () => {
+  it('rolls back a failing deploy (circuit breaker) and keeps 100 % of tasks up while it runs (200 % max)', () => {
     for (const s of ofType(run(), 'aws:ecs/service:Service')) {
       expect(s.inputs.deploymentCircuitBreaker).toEqual({ enable: true, rollback: true });
       expect(s.inputs.deploymentMinimumHealthyPercent).toBe(100);
@@ -185,14 +194,23 @@ describe.each(['staging', 'production'] as const)('sst.config.ts on stage %s', (
 
   it('routes every provider webhook through API Gateway to the forwarder Lambda, which calls the ALB', () => {
     const route = ofType(run(), 'aws:apigatewayv2/route:Route');
-    expect(route.map((r) => r.inputs.routeKey)).toEqual(['ANY /telephony/{proxy+}']);
-    const integrationName = String(route[0]?.inputs.target)
-      .replace(/^integrations\//, '')
-      .replace(/-id$/, '');
-    const integration = one(run(), 'aws:apigatewayv2/integration:Integration', integrationName);
+    // The runbooks configure Twilio and Telnyx with {gateway}/webhooks/<provider>/<voice|status>.
+    expect(route.map((r) => r.inputs.routeKey).sort()).toEqual([
+      'ANY /telephony/{proxy+}',
+      'POST /webhooks/telnyx/status',
+      'POST /webhooks/telnyx/voice',
+      'POST /webhooks/twilio/status',
+      'POST /webhooks/twilio/voice',
+    ]);
     const fn = one(run(), 'aws:lambda/function:Function', 'VoiceWebhookForwarderFunction');
-    expect(integration.inputs).toMatchObject({ integrationType: 'AWS_PROXY', payloadFormatVersion: '2.0' });
-    expect(String(integration.inputs.integrationUri)).toContain(':function:VoiceWebhookForwarderFunction');
+    for (const r of route) {
+      const integrationName = String(r.inputs.target)
+        .replace(/^integrations\//, '')
+        .replace(/-id$/, '');
+      const integration = one(run(), 'aws:apigatewayv2/integration:Integration', integrationName);
+      expect(integration.inputs).toMatchObject({ integrationType: 'AWS_PROXY', payloadFormatVersion: '2.0' });
+      expect(String(integration.inputs.integrationUri)).toContain(':function:VoiceWebhookForwarderFunction');
+    }
     expect(fn.inputs).toMatchObject({ runtime: 'nodejs22.x', handler: 'core/lambda.handler' });
     const variables = (fn.inputs.environment as { variables: Record<string, string> }).variables;
     expect(variables.CORE_INTERNAL_URL).toBe(`https://${apiHost}`);
@@ -218,7 +236,12 @@ describe.each(['staging', 'production'] as const)('sst.config.ts on stage %s', (
         )
         .sort();
     expect(kinds('Core')).toEqual(['ECSServiceAverageCPUUtilization', 'sipai_sessions_active']);
-    expect(kinds('Control')).toEqual(['ALBRequestCountPerTarget', 'ECSServiceAverageCPUUtilization']);
+    // Request-count scaling names one target group; production's blue/green moves between two.
+    expect(kinds('Control')).toEqual(
+      stage === 'production'
+        ? ['ECSServiceAverageCPUUtilization']
+        : ['ALBRequestCountPerTarget', 'ECSServiceAverageCPUUtilization'],
+    );
   });
 
   it('alarms on ALB 5xx, unhealthy hosts, CPU and memory over 80 % and calls near the global limit', () => {
@@ -270,6 +293,100 @@ describe.each(['staging', 'production'] as const)('sst.config.ts on stage %s', (
       realtimeVoice: `wss://${apiHost}/realtime/voice`,
       webhooks: `https://${apiHost.replace(/^api\./, 'hooks.')}`,
     });
+  });
+});
+
+describe('sst.config.ts deployments', () => {
+  type EcsLoadBalancer = {
+    targetGroupArn: string;
+    containerPort: number;
+    advancedConfiguration?: {
+      alternateTargetGroupArn: string;
+      productionListenerRule: string;
+      testListenerRule?: string;
+      roleArn: string;
+    };
+  };
+
+  it('rolls staging: ECS rolling updates, one target group per service, no alarms in the way', () => {
+    for (const svc of ofType(runs.staging, 'aws:ecs/service:Service')) {
+      expect(svc.inputs.deploymentConfiguration, svc.name).toMatchObject({ strategy: 'ROLLING' });
+      expect(svc.inputs.alarms).toBeUndefined();
+      const lbs = svc.inputs.loadBalancers as EcsLoadBalancer[];
+      expect(lbs).toHaveLength(1);
+      expect(lbs[0]?.advancedConfiguration).toBeUndefined();
+    }
+    expect(
+      ofType(runs.staging, 'aws:lb/listener:Listener')
+        .map((l) => l.name)
+        .sort(),
+    ).toEqual(['EdgeListenerHTTP80', 'EdgeListenerHTTPS443']);
+  });
+
+  it('deploys production blue/green: bake time, rollback on the 5xx alarms, each rule shifting between a pair', () => {
+    const run = runs.production;
+    const rules = ofType(run, 'aws:lb/listenerRule:ListenerRule');
+    const alarms = new Set(ofType(run, 'aws:cloudwatch/metricAlarm:MetricAlarm').map((a) => a.inputs.name));
+    const testListener = one(run, 'aws:lb/listener:Listener', 'EdgeTestListener');
+    expect(testListener.inputs).toMatchObject({ port: 9443, protocol: 'HTTP' });
+    const role = one(run, 'aws:iam/role:Role', 'EcsBlueGreenRole');
+    expect(role.inputs.managedPolicyArns).toEqual([
+      'arn:aws:iam::aws:policy/AmazonECSInfrastructureRolePolicyForLoadBalancers',
+    ]);
+    expect(JSON.parse(String(role.inputs.assumeRolePolicy)).Statement[0].Principal).toEqual({
+      Service: 'ecs.amazonaws.com',
+    });
+    const arnOf = (r: { name: string }) => `arn:aws:lb:us-east-1:123456789012:${r.name}`;
+    const expectedEntries = { Core: 1, Control: 2 };
+    for (const [service, count] of Object.entries(expectedEntries)) {
+      const svc = one(run, 'aws:ecs/service:Service', `${service}Service`);
+      expect(svc.inputs.deploymentConfiguration).toEqual({ strategy: 'BLUE_GREEN', bakeTimeInMinutes: '10' });
+      expect(svc.inputs.deploymentCircuitBreaker).toEqual({ enable: true, rollback: true });
+      const rollback = svc.inputs.alarms as { enable: boolean; rollback: boolean; alarmNames: string[] };
+      expect(rollback).toMatchObject({ enable: true, rollback: true });
+      expect(rollback.alarmNames.sort()).toEqual([
+        'sipai-production-alb-5xx',
+        'sipai-production-targets-5xx',
+      ]);
+      for (const name of rollback.alarmNames) expect(alarms.has(name), name).toBe(true);
+      const lbs = svc.inputs.loadBalancers as EcsLoadBalancer[];
+      expect(lbs).toHaveLength(count);
+      for (const lb of lbs) {
+        const advanced = lb.advancedConfiguration;
+        if (!advanced) throw new Error(`${service}: a load balancer entry without blue/green`);
+        expect(advanced.roleArn).toBe(`arn:aws:iam:us-east-1:123456789012:${role.name}`);
+        expect(advanced.alternateTargetGroupArn).not.toBe(lb.targetGroupArn);
+        const production = rules.find((r) => arnOf(r) === advanced.productionListenerRule);
+        const test = rules.find((r) => arnOf(r) === advanced.testListenerRule);
+        if (!production || !test) throw new Error(`${service}: blue/green names a rule that does not exist`);
+        expect(String(production.inputs.listenerArn)).toContain('EdgeListenerHTTPS443');
+        expect(String(test.inputs.listenerArn)).toContain('EdgeTestListener');
+        expect(test.inputs.conditions).toEqual(production.inputs.conditions);
+        // Both rules start on the primary group and name the alternate at weight 0.
+        for (const rule of [production, test]) {
+          const forward = (
+            rule.inputs.actions as { forward: { targetGroups: { arn: string; weight: number }[] } }[]
+          )[0]?.forward;
+          expect(forward?.targetGroups).toEqual([
+            { arn: lb.targetGroupArn, weight: 100 },
+            { arn: advanced.alternateTargetGroupArn, weight: 0 },
+          ]);
+        }
+        expect(lb.targetGroupArn).toMatch(/^arn:aws:elasticloadbalancing:.*:targetgroup\//);
+        expect(lb.containerPort).toBe(service === 'Core' ? CORE_PORT : CONTROL_PORT);
+      }
+    }
+    // Every production rule on the HTTPS listener is one ECS shifts: none left on a single group.
+    for (const rule of albRules(run)) expect(rule.targetGroups.map((g) => g.weight)).toEqual([100, 0]);
+  });
+
+  it('keeps the test listener closed to the internet: 80 and 443 public, 9443 from the VPC only', () => {
+    const sg = ofType(runs.production, 'aws:ec2/securityGroup:SecurityGroup').find((g) =>
+      g.name.startsWith('Edge'),
+    );
+    const ingress = sg?.inputs.ingress as { fromPort: number; cidrBlocks: string[] }[];
+    expect(ingress.map((r) => r.fromPort).sort((a, b) => a - b)).toEqual([80, 443, 9443]);
+    expect(ingress.find((r) => r.fromPort === 9443)?.cidrBlocks).toEqual(['10.0.0.0/16']);
   });
 });
 

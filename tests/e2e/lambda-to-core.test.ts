@@ -16,6 +16,13 @@ const FORWARDER_SECRET = 'lambda-e2e-forwarder-secret-01234';
 const event = JSON.parse(
   readFileSync(new URL('../fixtures/lambda/twilio-voice.json', import.meta.url), 'utf8'),
 ) as HttpApiEvent;
+/**
+ * The runbooks' provider URL: Twilio configured with `{gateway}/webhooks/twilio/voice` on the
+ * gateway's own host, its signature made over that URL (HMAC-SHA1 with FIXTURE_AUTH_TOKEN).
+ */
+const gatewayEvent = JSON.parse(
+  readFileSync(new URL('../fixtures/lambda/twilio-webhooks-voice.json', import.meta.url), 'utf8'),
+) as HttpApiEvent;
 
 describe('voice-webhook Lambda in front of a running core', () => {
   const store = new MemoryStore();
@@ -106,5 +113,43 @@ describe('voice-webhook Lambda in front of a running core', () => {
     const result = await forward({ ...event, body: Buffer.from(body).toString('base64') });
     expect(result.statusCode).toBe(403);
     expect(JSON.parse(result.body)).toMatchObject({ error: { code: 'bad_signature' } });
+  });
+
+  it('takes POST {gateway}/webhooks/twilio/voice to core and verifies it against the gateway URL', async () => {
+    const forward = createForwarder({
+      coreUrl: http.url,
+      timeoutMs: 3000,
+      forwarderSecret: FORWARDER_SECRET,
+    });
+    const callSid = new URLSearchParams(Buffer.from(gatewayEvent.body!, 'base64').toString()).get('CallSid')!;
+    // The same signature sent straight to core's route, or claiming core's path as the URL it
+    // was made for, does not verify: only the gateway URL the provider called does.
+    const direct = await fetch(`${http.url}/telephony/twilio/voice?${gatewayEvent.rawQueryString}`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        'x-twilio-signature': gatewayEvent.headers?.['x-twilio-signature'] ?? '',
+        'x-sipai-forwarder-secret': FORWARDER_SECRET,
+        'x-sipai-original-url': `https://hooks.voice.example.org/telephony/twilio/voice?${gatewayEvent.rawQueryString}`,
+      },
+      body: Buffer.from(gatewayEvent.body!, 'base64'),
+    });
+    expect(direct.status).toBe(403);
+    // A gateway path that is not an alias of the requested route is not trusted either.
+    const status = await forward({ ...gatewayEvent, rawPath: '/webhooks/twilio/status' });
+    expect(status.statusCode).toBe(403);
+
+    const result = await forward(gatewayEvent);
+    expect(result.statusCode).toBe(200);
+    const doc = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@' }).parse(result.body);
+    const params = Object.fromEntries(
+      [doc.Response.Connect.Stream.Parameter]
+        .flat()
+        .map((p: Record<string, string>) => [p['@name'], p['@value']]),
+    );
+    expect(verifyToken(WS_SECRET, params.token, { kind: 'stream', callId: callSid })).toMatchObject({
+      ok: true,
+      claims: { agentId: 'agt_7Qm2xK' },
+    });
   });
 });

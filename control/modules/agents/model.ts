@@ -248,16 +248,56 @@ const exampleConfig = {
   maxConcurrentCalls: 5,
 };
 
-/** `POST /v1/agents`: `name` required, the rest defaulted or absent. */
-export const CreateAgentBody = t.Object(
-  { name, ...optionalAll(defaulted), ...optionalAll(optional) },
-  { ...strict, examples: [exampleConfig] },
+const { name: _exampleName, ...exampleSettings } = exampleConfig;
+
+/**
+ * An agent's settings as one nested object, `{"name": …, "config": {…}}`: the same fields as
+ * the flat body, validated the same way. A request uses one shape or the other, never both.
+ */
+export const AgentSettingsInput = t.Object(
+  { ...optionalAll(defaulted), ...optionalAll(optional) },
+  {
+    ...strict,
+    description:
+      'The agent’s settings nested under `config` (the same fields as the top level, which must then carry only `name`).',
+    examples: [{ prompt: 'You are a helpful agent.' }],
+  },
 );
 
-/** `PATCH /v1/agents/{id}`: any non-empty subset; `null` clears a field that has no default. */
+/** `config` of a PATCH: the same fields as the flat patch; `null` clears a field that has no default. */
+export const AgentSettingsPatch = t.Object(
+  { ...optionalAll(defaulted), ...clearableAll(optional) },
+  { ...strict, description: 'The settings to change, nested (instead of at the top level).' },
+);
+
+/**
+ * `POST /v1/agents`: `name` required, the rest defaulted or absent, given either at the top
+ * level or nested under `config` (422 when both). A `prompt` with no `brain` means `llm`.
+ */
+export const CreateAgentBody = t.Object(
+  { name, ...optionalAll(defaulted), ...optionalAll(optional), config: t.Optional(AgentSettingsInput) },
+  {
+    ...strict,
+    examples: [exampleConfig, { name: 'Prod Canary Agent', config: { prompt: 'You are a helpful agent.' } }],
+  },
+);
+
+/** `PATCH /v1/agents/{id}`: any non-empty subset, flat or under `config`; `null` clears a field that has no default. */
 export const UpdateAgentBody = t.Object(
-  { name: t.Optional(name), ...optionalAll(defaulted), ...clearableAll(optional) },
-  { ...strict, minProperties: 1, examples: [{ greeting: 'Hi! Bella Pizza here.', maxDurationSec: null }] },
+  {
+    name: t.Optional(name),
+    ...optionalAll(defaulted),
+    ...clearableAll(optional),
+    config: t.Optional(AgentSettingsPatch),
+  },
+  {
+    ...strict,
+    minProperties: 1,
+    examples: [
+      { greeting: 'Hi! Bella Pizza here.', maxDurationSec: null },
+      { config: { greeting: 'Hi! Bella Pizza here.' } },
+    ],
+  },
 );
 
 /** A complete agent configuration, as stored and versioned. */
@@ -288,20 +328,34 @@ const readiness = {
 /** An agent as stored, without what is computed on read. */
 export const StoredAgent = t.Composite([t.Object(meta), AgentConfig]);
 
-export const Agent = t.Composite([t.Object(meta), t.Object(readiness), AgentConfig], {
-  examples: [
-    {
-      id: 'agt_01j9x6k3m2q8w5r7t4v0y1z3ab',
-      version: 1,
-      createdAt: '2026-01-05T09:30:00.000Z',
-      updatedAt: '2026-01-05T09:30:00.000Z',
-      ready: true,
-      warnings: [],
-      tools: [],
-      ...exampleConfig,
-    },
-  ],
-});
+/** A stored agent's settings (everything but `name`), as responses repeat them under `config`. */
+export const AgentSettings = t.Object(
+  { ...defaulted, ...optionalAll(optional) },
+  {
+    ...strict,
+    description:
+      'The agent’s settings again, nested: what `POST /v1/agents` takes as `config` (the top-level fields stay for existing clients).',
+  },
+);
+
+export const Agent = t.Composite(
+  [t.Object(meta), t.Object(readiness), AgentConfig, t.Object({ config: AgentSettings })],
+  {
+    examples: [
+      {
+        id: 'agt_01j9x6k3m2q8w5r7t4v0y1z3ab',
+        version: 1,
+        createdAt: '2026-01-05T09:30:00.000Z',
+        updatedAt: '2026-01-05T09:30:00.000Z',
+        ready: true,
+        warnings: [],
+        tools: [],
+        ...exampleConfig,
+        config: { ...exampleSettings, tools: [] },
+      },
+    ],
+  },
+);
 
 export const AgentVersion = t.Object(
   {
@@ -342,6 +396,7 @@ export const VersionPage = pageOf(AgentVersion);
 export type AgentConfig = (typeof AgentConfig)['static'];
 export type CreateAgentBody = (typeof CreateAgentBody)['static'];
 export type UpdateAgentBody = (typeof UpdateAgentBody)['static'];
+export type AgentSettings = (typeof AgentSettings)['static'];
 export type Agent = (typeof Agent)['static'];
 export type StoredAgent = (typeof StoredAgent)['static'];
 export type AgentVersion = (typeof AgentVersion)['static'];

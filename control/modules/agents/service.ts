@@ -166,10 +166,11 @@ export class AgentService {
     private readonly readiness: ReadinessCheck = defaultReadiness(),
   ) {}
 
-  /** The API representation: the stored agent and whether it can run here. */
+  /** The API representation: the stored agent, its settings again under `config`, and whether it can run here. */
   private present(agent: StoredAgent, accountId: string): Agent {
     const { ready, warnings } = this.readiness(agentStoreRecord(agent, accountId));
-    return { ...agent, ready, warnings };
+    const { id: _id, version: _version, createdAt: _c, updatedAt: _u, name: _name, ...config } = agent;
+    return { ...agent, ready, warnings, config };
   }
 
   private toAgent(row: AgentRow): Agent {
@@ -177,7 +178,10 @@ export class AgentService {
   }
 
   async create(accountId: string, body: CreateAgentBody): Promise<Agent> {
-    const config: AgentConfig = { ...AGENT_DEFAULTS, ...body };
+    const given = unnest(body);
+    // A prompt is what the `llm` brain runs on: naming one without a brain means that brain.
+    const brain = given.brain ?? (given.prompt !== undefined ? 'llm' : AGENT_DEFAULTS.brain);
+    const config: AgentConfig = { ...AGENT_DEFAULTS, ...given, brain };
     checkConfig(config);
     const id = newId('agt');
     return this.sql.begin(async (tx) => {
@@ -230,7 +234,9 @@ export class AgentService {
       const [current] = await tx<AgentRow[]>`
         select * from agents where id = ${id} and account_id = ${accountId} for update`;
       if (!current) throw notFound('agent', id);
-      const config = applyPatch({ ...AGENT_DEFAULTS, ...current.config }, patch);
+      const changes = unnest(patch);
+      if (Object.keys(changes).length === 0) throw invalidField('config', 'must set at least one field');
+      const config = applyPatch({ ...AGENT_DEFAULTS, ...current.config }, changes);
       checkConfig(config);
       const [row] = await tx<AgentRow[]>`
         update agents
@@ -307,6 +313,23 @@ export class AgentService {
       after = rows[rows.length - 1].id;
     }
   }
+}
+
+/**
+ * A body in either shape, flat: `{name, config: {…}}` becomes `{name, …}`. The two shapes are
+ * exclusive, so a field given at both levels can never be resolved by a silent precedence.
+ */
+function unnest<B extends { name?: string; config?: object }>(body: B): Omit<B, 'config'> & B['config'] {
+  const { config, ...flat } = body;
+  if (config === undefined) return flat as never;
+  const alsoFlat = Object.keys(flat).filter((k) => k !== 'name');
+  if (alsoFlat.length > 0) {
+    throw invalidField(
+      'config',
+      `give the agent's settings either nested in config or at the top level, not both (also at the top level: ${alsoFlat.join(', ')})`,
+    );
+  }
+  return { ...flat, ...config } as never;
 }
 
 /**

@@ -60,7 +60,7 @@ export const calls = (auth: ApiKeyAuth, service: CallService) =>
         },
         detail: detail(
           'Place an outbound call',
-          'Takes the call’s concurrency slots (global, campaign, agent) before asking the provider: when one is full, 429 `at_capacity` with `details: { scope, count, limit }` and Retry-After, and nothing is dialled. A provider refusal is 502 `provider_error` with the provider’s status and code; a provider this deployment has no credentials for is 503 `provider_not_configured`.',
+          'Takes the call’s concurrency slots (global, campaign, agent, and `originated` when TELEPHONY_OUTBOUND_MAX_CONCURRENCY caps API-originated calls) before asking the provider: when one is full, 429 `at_capacity` with `details: { scope, count, limit }` and Retry-After, and nothing is dialled. A provider refusal is 502 `provider_error` with the provider’s status and code; a provider this deployment has no credentials for is 503 `provider_not_configured`.',
         ),
       },
     )

@@ -95,9 +95,13 @@ export class OutboundDialing {
     }
   }
 
-  /** Takes the leases and asks the provider; see core's `originateCall`. */
+  /**
+   * Takes the leases and asks the provider; see core's `originateCall`. Every call placed here
+   * is API-originated, so it also counts against TELEPHONY_OUTBOUND_MAX_CONCURRENCY when set.
+   */
   place(call: PlaceCall): Promise<OriginateResult> {
     this.assertConfigured(call.provider);
+    const originatedMax = this.config.TELEPHONY_OUTBOUND_MAX_CONCURRENCY;
     return originateCall({
       capacity: this.capacity,
       dialer: this.dialer(call.provider),
@@ -109,6 +113,7 @@ export class OutboundDialing {
       ...(call.agentMax === undefined ? {} : { agentMax: call.agentMax }),
       ...(call.campaignId === undefined ? {} : { campaignId: call.campaignId }),
       ...(call.campaignMax === undefined ? {} : { campaignMax: call.campaignMax }),
+      ...(originatedMax === undefined ? {} : { originatedMax }),
     });
   }
 
@@ -133,6 +138,11 @@ export class OutboundDialing {
       callHookUrl: () => `${base}/telephony/jambonz/call`,
       statusHookUrl: () => `${base}/telephony/jambonz/status`,
       speech: JAMBONZ_SPEECH_DEFAULTS,
+      ...(c.JAMBONZ_APPLICATION_SID ? { applicationSid: c.JAMBONZ_APPLICATION_SID } : {}),
+      // Core requires it on every /telephony/* request: Jambonz sends it as Basic auth.
+      ...(c.TELEPHONY_SHARED_SECRET
+        ? { hookAuth: { username: 'sipai', password: c.TELEPHONY_SHARED_SECRET } }
+        : {}),
     });
   }
 

@@ -113,13 +113,11 @@ export async function recordPlacedCall(db: Queryable, call: PlacedCall): Promise
 /** 429 for a call that would exceed a concurrency limit: which one, and how full it is. */
 export function atCapacity(result: Extract<OriginateResult, { code: 'at_capacity' }>): ApiError {
   const { scope, count, limit } = result;
-  return new ApiError(
-    429,
-    'at_capacity',
-    `the ${scope} limit of ${limit} live calls is reached (${count} live); retry when calls end`,
-    { scope, count, limit },
-    { 'retry-after': '5' },
-  );
+  const message =
+    scope === 'originated'
+      ? `the limit of ${limit} API-originated live calls (TELEPHONY_OUTBOUND_MAX_CONCURRENCY, MAX_CONCURRENT_CALLS) is reached (${count} live); retry when calls end`
+      : `the ${scope} limit of ${limit} live calls is reached (${count} live); retry when calls end`;
+  return new ApiError(429, 'at_capacity', message, { scope, count, limit }, { 'retry-after': '5' });
 }
 
 /** 502 carrying what the provider said (its status and its own error code). */

@@ -12,7 +12,7 @@ export interface RecordedEvent {
   data: Record<string, unknown> | null;
 }
 
-/** Latency fields core's timeline events may carry, in milliseconds (ARCHITECTURE.md, step 4). */
+/** Latency fields core's timeline events may carry, in milliseconds (docs/architecture.md, "A call, end to end", step 4). */
 export const LATENCY_FIELDS = [
   'endpointingMs',
   'sttMs',

@@ -1,5 +1,6 @@
 import { openapi } from '@elysiajs/openapi';
 import { Elysia, t } from 'elysia';
+import { openApiWebhooks } from '../../../core/events/catalogue.ts';
 import { ApiError, ErrorSchema } from '../../errors.ts';
 import { ASSETS_PATH, loadSwaggerAssets, SWAGGER_CSP, SWAGGER_PATH, swaggerPage } from './swagger-ui.ts';
 
@@ -35,7 +36,7 @@ export const docs = (opts: { version: string; prefix: string }) => {
             title: 'sipai control API',
             version: opts.version,
             description:
-              'Manage voice agents, phone numbers, calls, campaigns, API keys and realtime tokens. Authenticate every request (except health) with `Authorization: Bearer sk_live_…`. Errors share one shape: `{ "error": { "code", "message", "details"? } }`.',
+              'Manage voice agents, phone numbers, calls, campaigns, webhooks, API keys and realtime tokens. Authenticate every request (except health) with `Authorization: Bearer sk_live_…`. Errors share one shape: `{ "error": { "code", "message", "details"? } }`.',
           },
           tags: [
             { name: 'agents', description: 'Voice agents and their versioned configuration.' },
@@ -49,10 +50,17 @@ export const docs = (opts: { version: string; prefix: string }) => {
               description: 'Outbound campaigns: contacts, schedule, pacing, concurrency, retries.',
             },
             { name: 'realtime', description: 'Tokens for browsers joining `/realtime/voice`.' },
+            {
+              name: 'webhooks',
+              description: 'Endpoints that receive the account’s events, signed (Standard Webhooks).',
+            },
+            { name: 'events', description: 'The event catalogue (docs/events.md).' },
             { name: 'keys', description: 'API keys of the account.' },
             { name: 'account', description: 'The calling key’s account.' },
             { name: 'health', description: 'Readiness.' },
           ],
+          // The catalogue is plain OpenAPI path items; the plugin's type wants its own shape.
+          webhooks: openApiWebhooks() as never,
           components: {
             // The `Error` model as plain JSON Schema: Elysia's registered copy carries an `$id`,
             // which in OpenAPI 3.1 rebases the `$ref`s that point at it, so Swagger UI cannot

@@ -141,8 +141,8 @@ function paramsSuffix(params: TwilioParams | undefined): string | null {
 
 /**
  * The URL as given, plus the same URL with the scheme's default port added (when it has no port)
- * or removed (when it has exactly that port): Twilio may have signed either form (PROTOCOLS.md,
- * X-Twilio-Signature step 4). Split by hand, not with `new URL()`, which would re-encode the path.
+ * or removed (when it has exactly that port): Twilio may have signed either form (docs/providers.md,
+ * "Signatures", Twilio). Split by hand, not with `new URL()`, which would re-encode the path.
  */
 function urlCandidates(url: string): string[] {
   const match = URL_PARTS.exec(url);

@@ -1,6 +1,6 @@
 /** Small HTTP helpers the webhook handlers share. */
 import { safeEqualStrings } from '../../auth/constant-time.ts';
-import { FORWARDER_SECRET_HEADER, ORIGINAL_URL_HEADER } from '../../lambda.ts';
+import { corePathOf, FORWARDER_SECRET_HEADER, ORIGINAL_URL_HEADER } from '../../lambda.ts';
 
 /**
  * Whether the request came through our webhook Lambda: it carries the forwarder secret
@@ -15,7 +15,8 @@ export function fromForwarder(req: Request, forwarderSecret: string | undefined)
 /**
  * The URLs the provider may have signed, most likely first: behind the Lambda, the public URL it
  * forwards in `x-sipai-original-url` (honoured only from the forwarder, and only for the path
- * actually requested); then our public base URL with the path and query requested. Anyone may
+ * actually requested or the gateway alias the Lambda maps to it, `/webhooks/twilio/voice` for
+ * `/telephony/twilio/voice`); then our public base URL with the path and query requested. Anyone may
  * send the header, so without the forwarder secret it would let one captured signature pass
  * for any query string.
  */
@@ -27,7 +28,13 @@ export function signedUrlCandidates(
 ): string[] {
   const candidates: string[] = [];
   const forwarded = req.headers.get(ORIGINAL_URL_HEADER);
-  if (forwarded && fromForwarder(req, forwarderSecret) && pathOf(forwarded) === url.pathname) {
+  const forwardedPath = forwarded ? pathOf(forwarded) : null;
+  if (
+    forwarded &&
+    fromForwarder(req, forwarderSecret) &&
+    forwardedPath !== null &&
+    corePathOf(forwardedPath) === url.pathname
+  ) {
     candidates.push(forwarded);
   }
   candidates.push(`${publicBaseUrl}${url.pathname}${url.search}`);

@@ -2,29 +2,54 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { CallCapacity, type CapacityLimits, keepLeasesAlive } from '../../../core/capacity/index.ts';
 import { MemoryStore, RedisStore, type Store } from '../../../core/store/index.ts';
+import { judged, manualTime, realTime, type StoreTime } from '../store/store.contract.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const redisUrl = inject('redisUrl');
 
 /**
  * One "node" of a deployment: its own store connection onto the shared state. MemoryStore is
- * one process, so its nodes share the instance; Redis nodes get their own connections.
+ * one process, so its nodes share the instance; Redis nodes get their own connections. `time`
+ * is the clock the slots expire by: injected for MemoryStore, Redis's own (real) for Redis.
  */
 interface Cluster {
   node(): Promise<Store>;
+  time: StoreTime;
   close(): Promise<void>;
+}
+
+/** Counts finished renewals, so a test can let time pass one renewal at a time. */
+class CountingCapacity extends CallCapacity {
+  renewed = 0;
+  override async renew(callId: string): Promise<boolean> {
+    try {
+      return await super.renew(callId);
+    } finally {
+      this.renewed++;
+    }
+  }
+}
+
+/** Polls until `check` holds; the bound only turns a hang into a failure. */
+async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const started = performance.now();
+  while (!check()) {
+    if (performance.now() - started > timeoutMs) throw new Error(`${what}: not reached`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 function describeCapacity(name: string, makeCluster: () => Promise<Cluster>): void {
   describe(`CallCapacity on ${name}`, () => {
     let cluster: Cluster;
     let store: Store;
+    let time: StoreTime;
     const capacity = (limits: Partial<CapacityLimits> = {}, on = store) =>
-      new CallCapacity(on, { globalMax: 100, perCampaignMax: 100, ttlMs: 10_000, ...limits });
+      new CountingCapacity(on, { globalMax: 100, perCampaignMax: 100, ttlMs: 10_000, ...limits });
 
     beforeEach(async () => {
       cluster = await makeCluster();
       store = await cluster.node();
+      time = cluster.time;
     });
     afterEach(async () => {
       await cluster.close();
@@ -117,30 +142,67 @@ function describeCapacity(name: string, makeCluster: () => Promise<Cluster>): vo
     });
 
     it('lets an unrenewed call lapse after the TTL, and release afterwards is harmless', async () => {
-      const cap = capacity({ globalMax: 1, ttlMs: 150 });
-      expect(await cap.admit('short', { campaignId: 'c' })).toEqual({ ok: true });
-      expect(await cap.admit('blocked', {})).toMatchObject({ ok: false, scope: 'global' });
-      await sleep(300);
+      const cap = capacity({ globalMax: 1, ttlMs: 300 });
+      let short = '';
+      await judged(async (n) => {
+        short = `short-${n}`;
+        const startedMs = time.now();
+        const admitted = await cap.admit(short, { campaignId: 'c' });
+        const blocked = await cap.admit(`blocked-${n}`, {});
+        if (time.now() - startedMs >= 300) {
+          await Promise.all([cap.release(short), cap.release(`blocked-${n}`)]);
+          return 'stalled';
+        }
+        return () => {
+          expect(admitted).toEqual({ ok: true });
+          expect(blocked).toMatchObject({ ok: false, scope: 'global' });
+        };
+      });
+      await time.advance(400);
       expect((await cap.counts({ campaigns: ['c'] })).global.count).toBe(0);
-      expect(await cap.renew('short')).toBe(false);
-      expect(await cap.release('short')).toBe(false);
-      expect(await cap.release('short')).toBe(false);
+      expect(await cap.renew(short)).toBe(false);
+      expect(await cap.release(short)).toBe(false);
+      expect(await cap.release(short)).toBe(false);
       expect(await cap.admit('next', {})).toEqual({ ok: true });
       expect((await cap.counts()).global.count).toBe(1);
     });
 
     it('keeps a renewed call past its TTL and stops renewing when told', async () => {
-      const cap = capacity({ globalMax: 1, ttlMs: 240 });
-      expect(await cap.admit('live', {})).toEqual({ ok: true });
-      const lost: string[] = [];
-      const keeper = keepLeasesAlive(cap, 'live', { onLost: (id) => lost.push(id) });
-      await sleep(600);
-      expect((await cap.counts()).global.count).toBe(1);
-      await keeper.stop();
-      await keeper.stop();
-      await sleep(400);
-      expect((await cap.counts()).global.count).toBe(0);
-      expect(lost).toEqual([]);
+      const ttlMs = 600;
+      const cap = capacity({ globalMax: 1, ttlMs });
+      await judged(async (n) => {
+        const callId = `live-${n}`;
+        expect(await cap.admit(callId, {})).toEqual({ ok: true });
+        const lost: string[] = [];
+        const keeper = keepLeasesAlive(cap, callId, { onLost: (id) => lost.push(id) });
+        // More than a TTL passes for the store, one renewal at a time.
+        const startedMs = time.now();
+        let renewedMs = startedMs;
+        let longestGapMs = 0;
+        while (time.now() - startedMs < 2 * ttlMs) {
+          const before = cap.renewed;
+          await until(() => cap.renewed > before || lost.length > 0, 'a renewal');
+          longestGapMs = Math.max(longestGapMs, time.now() - renewedMs);
+          renewedMs = time.now();
+          await time.advance(ttlMs / 4);
+        }
+        const count = (await cap.counts()).global.count;
+        longestGapMs = Math.max(longestGapMs, time.now() - renewedMs);
+        await keeper.stop();
+        await keeper.stop();
+        if (longestGapMs >= ttlMs) {
+          // The process stalled longer than a TTL between renewals: the slot may rightly lapse.
+          await cap.release(callId);
+          return 'stalled';
+        }
+        await time.advance(ttlMs + 100);
+        const afterStop = (await cap.counts()).global.count;
+        return () => {
+          expect(count).toBe(1);
+          expect(afterStop).toBe(0);
+          expect(lost).toEqual([]);
+        };
+      });
     });
 
     it('tells the keeper when the call was released elsewhere', async () => {
@@ -149,7 +211,7 @@ function describeCapacity(name: string, makeCluster: () => Promise<Cluster>): vo
       const lost: string[] = [];
       const keeper = keepLeasesAlive(cap, 'gone', { onLost: (id) => lost.push(id) });
       expect(await capacity({ ttlMs: 90 }, await cluster.node()).release('gone')).toBe(true);
-      await sleep(150);
+      await until(() => lost.length > 0, 'keeper told');
       expect(lost).toEqual(['gone']);
       await keeper.stop();
     });
@@ -176,8 +238,9 @@ function describeCapacity(name: string, makeCluster: () => Promise<Cluster>): vo
 }
 
 describeCapacity('MemoryStore', async () => {
-  const store = new MemoryStore();
-  return { node: async () => store, close: () => store.close() };
+  const time = manualTime();
+  const store = new MemoryStore({ now: time.now });
+  return { node: async () => store, time, close: () => store.close() };
 });
 
 describe.skipIf(!redisUrl)('against a real redis-server', () => {
@@ -186,6 +249,7 @@ describe.skipIf(!redisUrl)('against a real redis-server', () => {
     const prefix = `t:${randomUUID()}:`;
     const opened: RedisStore[] = [];
     return {
+      time: realTime,
       async node() {
         const store = await RedisStore.connect(redisUrl!, { prefix });
         opened.push(store);

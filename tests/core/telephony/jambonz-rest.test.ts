@@ -114,7 +114,8 @@ describe('JambonzRestClient', () => {
     const err = await rejection(
       client({ timeoutMs: 150 }).createCall({ from: '+1', to: '+2', applicationSid: 'app-1' }),
     );
-    expect(performance.now() - started).toBeLessThan(2_000);
+    // It gave up rather than hanging with the server: a bound, not a speed (the server never answers).
+    expect(performance.now() - started).toBeLessThan(10_000);
     expect(err).toMatchObject({ kind: 'timeout', status: undefined, retryable: true });
   });
 

@@ -1,5 +1,5 @@
 /**
- * The contract every wire codec keeps (STYLE.md "One interface, one contract suite"): `parse`
+ * The contract every wire codec keeps (docs/architecture.md, "Conventions", "One interface, one contract suite"): `parse`
  * never throws and returns null or a well-formed frame, whatever it is fed; `serialize` never
  * throws, emits valid JSON when it emits text, and emits binary only where the protocol has it.
  * Each codec's test file runs this with its own fixtures.

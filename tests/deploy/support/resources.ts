@@ -62,26 +62,39 @@ export interface AlbRule {
   listenerArn: string;
   /** The port of the target group the rule forwards to: 8081 core, 8080 control. */
   targetPort: number;
+  /** Every target group the rule forwards to, with its weight (one at 100 when not weighted). */
+  targetGroups: { name: string; weight: number }[];
 }
 
-/** Every listener rule, resolved to the port of the target group it forwards to. */
+/** Every listener rule, resolved to the port of the target group(s) it forwards to. */
 export function albRules(run: HarnessResult): AlbRule[] {
   const groups = ofType(run, 'aws:lb/targetGroup:TargetGroup');
-  const portOfArn = (arn: string) => {
+  const groupOf = (arn: string) => {
     const group = groups.find((g) => arn.includes(`/${g.name}/`));
     if (!group) throw new Error(`listener rule forwards to an unknown target group ${arn}`);
-    return Number(group.inputs.port);
+    return group;
   };
   return ofType(run, 'aws:lb/listenerRule:ListenerRule').flatMap((r) => {
-    const actions = r.inputs.actions as { type: string; targetGroupArn?: string }[];
+    const actions = r.inputs.actions as {
+      type: string;
+      targetGroupArn?: string;
+      forward?: { targetGroups: { arn: string; weight?: number }[] };
+    }[];
     const conditions = r.inputs.conditions as { pathPattern?: { values: string[] } }[];
     const forward = actions.find((a) => a.type === 'forward');
+    const weighted = forward?.targetGroupArn
+      ? [{ arn: forward.targetGroupArn, weight: 100 }]
+      : (forward?.forward?.targetGroups ?? []).map((g) => ({ arn: g.arn, weight: g.weight ?? 0 }));
+    const targetGroups = weighted.map((g) => ({ name: groupOf(g.arn).name, weight: g.weight }));
+    const ports = new Set(weighted.map((g) => Number(groupOf(g.arn).inputs.port)));
+    if (ports.size > 1) throw new Error(`rule ${r.name} forwards to more than one port`);
     return conditions.flatMap((c) =>
       (c.pathPattern?.values ?? []).map((path) => ({
         path,
         priority: Number(r.inputs.priority),
         listenerArn: String(r.inputs.listenerArn),
-        targetPort: forward?.targetGroupArn ? portOfArn(forward.targetGroupArn) : 0,
+        targetPort: [...ports][0] ?? 0,
+        targetGroups,
       })),
     );
   });

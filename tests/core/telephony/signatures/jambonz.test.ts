@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { signJambonz, verifyJambonzRequest } from '../../../../core/telephony/signatures/index.ts';
 
-// Published vector: PROTOCOLS.md, Jambonz-Signature.
+// Vector: docs/providers.md, "Signatures", Jambonz.
 const VECTOR = {
   secret: 'wh_secret',
   tSec: 1700000000,

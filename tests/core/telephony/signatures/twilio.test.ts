@@ -4,7 +4,7 @@ import twilio from 'twilio';
 import { describe, expect, it } from 'vitest';
 import { computeTwilioSignature, verifyTwilioRequest } from '../../../../core/telephony/signatures/index.ts';
 
-// Published vector: PROTOCOLS.md, X-Twilio-Signature (from Twilio's "Webhooks security" page).
+// Published vector: docs/providers.md, "Signatures", Twilio (from Twilio's "Webhooks security" page).
 const VECTOR = {
   url: 'https://mycompany.com/myapp.php?foo=1&bar=2',
   authToken: '12345',
