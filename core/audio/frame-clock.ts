@@ -9,6 +9,17 @@ import type { AudioEncoding } from '../wire/frames.ts';
 /** Called once per frame: `frameIndex` counts from the clock's start, `deadlineMs` is its due time. */
 export type FrameListener = (frameIndex: number, deadlineMs: number) => void;
 
+/** A one-shot timer: injectable so tests drive the clock's time instead of waiting on it. */
+export interface FrameTimers {
+  setTimeout(fire: () => void, delayMs: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const globalTimers: FrameTimers = {
+  setTimeout: (fire, delayMs) => setTimeout(fire, delayMs),
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
+
 /** Options for a FrameClock; the defaults suit telephony (20 ms frames). */
 export interface FrameClockOptions {
   frameMs?: number;
@@ -19,6 +30,8 @@ export interface FrameClockOptions {
   maxCatchUpFrames?: number;
   /** Monotonic time source in ms (default `performance.now`). */
   now?: () => number;
+  /** The one-shot timer the clock arms per tick (default the global setTimeout/clearTimeout). */
+  timers?: FrameTimers;
   /** A throwing listener never stops the clock or the other sessions; its error lands here. */
   onError?: (error: unknown) => void;
 }
@@ -35,7 +48,8 @@ export class FrameClock {
   private readonly now: () => number;
   private readonly onError: (error: unknown) => void;
   private readonly listeners = new Set<FrameListener>();
-  private timer: ReturnType<typeof setTimeout> | null = null;
+  private readonly timers: FrameTimers;
+  private timer: unknown = null;
   private startMs = 0;
   private nextFrame = 1;
   private readonly fire = (): void => this.onTimer();
@@ -46,6 +60,7 @@ export class FrameClock {
     if (!(this.frameMs > 0)) throw new RangeError(`frameMs must be positive, got ${this.frameMs}`);
     if (!(this.maxCatchUpFrames >= 1)) throw new RangeError('maxCatchUpFrames must be at least 1');
     this.now = options.now ?? (() => performance.now());
+    this.timers = options.timers ?? globalTimers;
     this.onError = options.onError ?? ((error) => console.error('frame clock listener failed', error));
   }
 
@@ -73,13 +88,13 @@ export class FrameClock {
   }
 
   private stop(): void {
-    if (this.timer !== null) clearTimeout(this.timer);
+    if (this.timer !== null) this.timers.clearTimeout(this.timer);
     this.timer = null;
   }
 
   private schedule(): void {
     const delayMs = this.startMs + this.nextFrame * this.frameMs - this.now();
-    this.timer = setTimeout(this.fire, Math.max(1, Math.ceil(delayMs)));
+    this.timer = this.timers.setTimeout(this.fire, Math.max(1, Math.ceil(delayMs)));
   }
 
   private onTimer(): void {

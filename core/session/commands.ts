@@ -1,7 +1,9 @@
 /**
  * Live commands for a call, published by control on the call's channel (`keys.callCommands`)
  * and handled by whichever core node runs the call's session. Pub/sub reaches every node; only
- * the owner is subscribed, so `publish` returning 0 means the call is not live anywhere.
+ * the owner is subscribed, so `publish` returning 0 means the call is not live anywhere. The owner
+ * subscribes before the session goes live (before it is listed or records `call.started`), so a
+ * call anyone can see as started already receives its commands.
  */
 export type CallCommand =
   | { type: 'hangup'; reason?: string }
