@@ -78,6 +78,7 @@ export class Conversation implements Agent {
   private startedAt = 0;
   private turns = 0;
   private closed = false;
+  private finalizing: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly opts: ConversationOptions) {
     this.kind = opts.brain.kind;
@@ -172,7 +173,7 @@ export class Conversation implements Agent {
       endpointingMs: turn.trailingSilenceMs,
       sttMs: 0,
     };
-    const transcript = await stream.finalize(this.ctx.signal);
+    const transcript = await this.finalize(stream);
     timing.sttMs = this.timers.now() - now;
     if (this.closed) return;
     if (!this.greeted) {
@@ -207,6 +208,16 @@ export class Conversation implements Agent {
     }
     this.interrupted = null;
     await this.respond(input, timing);
+  }
+
+  /**
+   * One finalize at a time: turn ends that bunch up (a loaded event loop, a slow recogniser) wait
+   * for the one before, in order, rather than overlapping on the same stream.
+   */
+  private finalize(stream: SttStream): Promise<Transcript> {
+    const next = this.finalizing.then(() => stream.finalize(this.ctx.signal));
+    this.finalizing = next.catch(() => {});
+    return next;
   }
 
   /** The caller made a sound but said nothing: resume what an interruption cut off. */

@@ -117,7 +117,9 @@ export class Playout {
     if (this.unsubscribe === null) {
       this.unsubscribe = this.opts.clock.subscribe(this.onTick);
       const lead = this.opts.leadFrames ?? 2;
-      for (let i = 0; i < lead && this.playing; i++) this.sendFrame();
+      // Lead frames only from whole frames: streamed audio arriving in small pieces must not be
+      // padded with silence at its start (the tick sends the rest as it is due).
+      for (let i = 0; i < lead && this.write - this.read >= this.framePipeline.length; i++) this.sendFrame();
       this.nextDueMs = now + FRAME_MS;
     } else if (this.nextDueMs < now - FRAME_MS) {
       // Audio resumes after a gap: start a fresh schedule rather than bursting the backlog.

@@ -14,7 +14,8 @@ import type { Server, ServerWebSocket } from 'bun';
  * interim results every `interimEveryMs` of audio while words are heard, an `is_final` +
  * `speech_final` result once `endpointing` ms of audio passed after the last heard word,
  * `UtteranceEnd` after `utterance_end_ms`, and on `Finalize` an `is_final` result with
- * `from_finalize: true` holding what was heard and not yet final.
+ * `from_finalize: true` holding what was heard and not yet final (after `finalizeDelayMs`).
+ * Load runs, whose audio timeline is not known in advance, set `finalizeText` instead of words.
  */
 
 export interface FakeWord {
@@ -60,6 +61,16 @@ export interface FakeDeepgram {
   wordsFor: Map<number, FakeWord[]>;
   /** Answer `Finalize` (default true). Deepgram does not promise to when little audio is buffered. */
   answerFinalize: boolean;
+  /** Answer `Finalize` this long after it arrives, ms: the recogniser's flush time (default 0, at once). */
+  finalizeDelayMs: number;
+  /**
+   * When set, a `Finalize` with no scripted words pending answers with these words, spread over
+   * the audio received since the last final result (if any arrived): a caller who always says
+   * the same thing, for load runs whose audio timeline is not known in advance (default null).
+   */
+  finalizeText: string | null;
+  /** Keep each audio frame in `conn.audio` (default true); long load runs turn it off. */
+  keepAudio: boolean;
   /** Send nothing at all (a hung server). */
   silent: boolean;
   interimEveryMs: number;
@@ -122,6 +133,9 @@ export function startFakeDeepgram(opts: { apiKey?: string } = {}): FakeDeepgram 
     words: [],
     wordsFor: new Map(),
     answerFinalize: true,
+    finalizeDelayMs: 0,
+    finalizeText: null,
+    keepAudio: true,
     silent: false,
     interimEveryMs: 250,
     idleTimeoutMs: 10_000,
@@ -141,10 +155,12 @@ export function startFakeDeepgram(opts: { apiKey?: string } = {}): FakeDeepgram 
     s.ws.send(JSON.stringify(message));
   };
 
+  /** Sends a `Results`; `scripted` words advance the connection's place in its word list. */
   const results = (
     s: ConnState,
     words: FakeWord[],
     flags: { isFinal: boolean; speechFinal: boolean; fromFinalize: boolean },
+    scripted = true,
   ) => {
     const audioSec = s.conn.audioSec;
     const shown = words.map((w) => ({
@@ -179,7 +195,7 @@ export function startFakeDeepgram(opts: { apiKey?: string } = {}): FakeDeepgram 
       from_finalize: flags.fromFinalize,
     });
     if (flags.isFinal) {
-      s.finalIndex += words.length;
+      if (scripted) s.finalIndex += words.length;
       s.finalEnd = audioSec;
       s.speechStarted = false;
       const last = words.at(-1);
@@ -194,6 +210,22 @@ export function startFakeDeepgram(opts: { apiKey?: string } = {}): FakeDeepgram 
       out.push(s.words[i]!);
     }
     return out;
+  };
+
+  /** Answers a `Finalize`: the words heard and not yet final, else `finalizeText` (see there). */
+  const answerFinalize = (s: ConnState) => {
+    const pending = heard(s);
+    const flags = { isFinal: true, speechFinal: false, fromFinalize: true };
+    const from = s.finalEnd;
+    const to = s.conn.audioSec;
+    if (pending.length > 0 || fake.finalizeText === null || to <= from) {
+      results(s, pending, flags);
+      return;
+    }
+    const text = fake.finalizeText.split(/\s+/).filter(Boolean);
+    const step = (to - from) / Math.max(1, text.length);
+    const words = text.map((word, i) => ({ word, start: from + i * step, end: from + (i + 0.9) * step }));
+    results(s, words, flags, false);
   };
 
   /** Restarts the idle deadline (audio or KeepAlive arrived). */
@@ -314,7 +346,7 @@ export function startFakeDeepgram(opts: { apiKey?: string } = {}): FakeDeepgram 
         if (typeof message !== 'string') {
           touch(s);
           const bytes = new Uint8Array(message);
-          s.conn.audio.push(bytes);
+          if (fake.keepAudio) s.conn.audio.push(bytes);
           s.conn.audioBytes += bytes.length;
           onAudio(s);
           fake.onAudio?.(s.conn);
@@ -330,8 +362,9 @@ export function startFakeDeepgram(opts: { apiKey?: string } = {}): FakeDeepgram 
         s.conn.controls.push(control);
         if (control.type === 'KeepAlive') touch(s);
         if (control.type === 'Finalize') {
-          if (fake.answerFinalize)
-            results(s, heard(s), { isFinal: true, speechFinal: false, fromFinalize: true });
+          if (!fake.answerFinalize) return;
+          if (fake.finalizeDelayMs > 0) setTimeout(() => answerFinalize(s), fake.finalizeDelayMs);
+          else answerFinalize(s);
         } else if (control.type === 'CloseStream') {
           const pending = heard(s);
           if (pending.length > 0)

@@ -52,6 +52,8 @@ export interface ChatScript {
   steps?: ChatStep[];
   /** Write each event in two pieces split mid-line, to exercise the client's buffering. */
   splitEvents?: boolean;
+  /** The body's first byte waits until this long after the request arrived, ms: time to first token. */
+  firstTokenDelayMs?: number;
 }
 
 export interface SpeechScript {
@@ -67,6 +69,8 @@ export interface SpeechScript {
   holdAfterFirst?: boolean;
   /** Pause between pieces, so they tend to reach the client as separate reads. */
   pieceDelayMs?: number;
+  /** The body's first byte waits until this long after the request arrived, ms: time to first audio. */
+  firstByteDelayMs?: number;
 }
 
 export interface FakeOpenAi {
@@ -92,7 +96,15 @@ export function rampPcm(samples: number): Int16Array {
   return pcm;
 }
 
-export function startFakeOpenAi(opts: { apiKey?: string | null } = {}): FakeOpenAi {
+export interface FakeOpenAiOptions {
+  apiKey?: string | null;
+  /** What a chat request gets when no script is queued (default: a `Hello.` stream). */
+  chatDefault?: ChatScript;
+  /** What a speech request gets when no script is queued (default: a 2,400-sample ramp). */
+  speechDefault?: SpeechScript;
+}
+
+export function startFakeOpenAi(opts: FakeOpenAiOptions = {}): FakeOpenAi {
   const apiKey = opts.apiKey === undefined ? 'sk-test-fake-openai-key' : opts.apiKey;
   const requests: RecordedOpenAiRequest[] = [];
   const chatScripts: ChatScript[] = [];
@@ -139,17 +151,25 @@ export function startFakeOpenAi(opts: { apiKey?: string | null } = {}): FakeOpen
     return 'hold';
   };
 
-  /** A body streamed from `parts` (strings or bytes; `'hold'` waits for `release()`). */
+  /**
+   * A body streamed from `parts` (strings or bytes; `'hold'` waits for `release()`), its first
+   * byte not before `firstAt` (`performance.now()` ms).
+   */
   const streamed = (
     record: RecordedOpenAiRequest,
     parts: Array<string | Uint8Array | 'hold'>,
     contentType: string,
     pieceDelayMs = 0,
+    firstAt = 0,
   ): Response => {
     const encoder = new TextEncoder();
     let i = 0;
     const body = new ReadableStream<Uint8Array>({
       async pull(controller) {
+        if (i === 0) {
+          const waitMs = firstAt - performance.now();
+          if (waitMs > 0) await new Promise((r) => setTimeout(r, waitMs));
+        }
         for (;;) {
           if (record.closed) return;
           if (i >= parts.length) {
@@ -178,6 +198,7 @@ export function startFakeOpenAi(opts: { apiKey?: string | null } = {}): FakeOpen
     port: 0,
     hostname: '127.0.0.1',
     async fetch(req) {
+      const arrivedAt = performance.now();
       const url = new URL(req.url);
       const raw = await req.text();
       let body: unknown;
@@ -228,9 +249,10 @@ export function startFakeOpenAi(opts: { apiKey?: string | null } = {}): FakeOpen
       }
 
       if (isChat) {
-        const script = chatScripts.shift() ?? {
-          steps: [{ text: 'Hello.' }, { finish: 'stop' }, { done: true }],
-        };
+        const script = chatScripts.shift() ??
+          opts.chatDefault ?? {
+            steps: [{ text: 'Hello.' }, { finish: 'stop' }, { done: true }],
+          };
         if (script.holdBeforeHeaders) await held();
         if (script.status) return errorResponse(script.status, script.error ?? defaultError(script.status));
         const parts: Array<string | 'hold'> = [];
@@ -245,10 +267,16 @@ export function startFakeOpenAi(opts: { apiKey?: string | null } = {}): FakeOpen
             parts.push(text);
           }
         }
-        return streamed(record, parts, 'text/event-stream; charset=utf-8');
+        return streamed(
+          record,
+          parts,
+          'text/event-stream; charset=utf-8',
+          0,
+          arrivedAt + (script.firstTokenDelayMs ?? 0),
+        );
       }
 
-      const script = speechScripts.shift() ?? {};
+      const script = speechScripts.shift() ?? opts.speechDefault ?? {};
       if (script.holdBeforeHeaders) await held();
       if (script.status) return errorResponse(script.status, script.error ?? defaultError(script.status));
       const pcm = script.pcm ?? rampPcm(script.samples ?? 2400);
@@ -262,7 +290,13 @@ export function startFakeOpenAi(opts: { apiKey?: string | null } = {}): FakeOpen
         if (script.holdAfterFirst && parts.length === 1) parts.push('hold');
       }
       if (at < bytes.length) parts.push(bytes.slice(at));
-      return streamed(record, parts, 'application/octet-stream', script.pieceDelayMs);
+      return streamed(
+        record,
+        parts,
+        'application/octet-stream',
+        script.pieceDelayMs,
+        arrivedAt + (script.firstByteDelayMs ?? 0),
+      );
     },
   });
 
