@@ -18,13 +18,14 @@ function isPrivateAddress(address: string): boolean {
 }
 
 /**
- * The address a media WebSocket comes from, for the per-client cap on sockets that have not
- * started. A peer on a private network is a load balancer: then the client is the last
- * `X-Forwarded-For` entry, the one that balancer appended (earlier entries are whatever the
- * client sent). A public peer is the client itself and its `X-Forwarded-For` is ignored.
- * Same rule as control's per-client API limits (control/http/client-address.ts).
+ * The address a request comes from, for per-client limits (control's failed authentications,
+ * core's cap on media sockets that have not started). `peer` is the socket's address (null when
+ * the request did not come over a socket we see). A peer on a private network is a load balancer
+ * (the ALB in production): then the client is the last `X-Forwarded-For` entry, the one that
+ * balancer appended (earlier entries are whatever the client sent). A public peer is the client
+ * itself and its `X-Forwarded-For` is ignored. Null when neither says.
  */
-export function mediaClientAddress(req: Request, peer: string | null | undefined): string | null {
+export function clientAddress(req: Request, peer: string | null | undefined): string | null {
   if (peer && !isPrivateAddress(peer)) return peer;
   const forwarded = req.headers.get('x-forwarded-for');
   if (peer && forwarded) {

@@ -21,7 +21,7 @@ import { keys } from '../store/keys.ts';
 import type { Store } from '../store/store.ts';
 import type { InboundFrame, StartFrame, WireCodec, WireProtocol } from '../wire/frames.ts';
 import { createCodec, JAMBONZ_SUBPROTOCOL } from '../wire/index.ts';
-import { mediaClientAddress } from './client-address.ts';
+import { clientAddress } from './client-address.ts';
 import { FRAME_SAMPLE_EVERY, frameProcessingSeconds, mediaMetrics } from './metrics.ts';
 import { callNamespace, nativeCallId } from './native-call-id.ts';
 import { MessageRateLimiter } from './rate-limit.ts';
@@ -280,7 +280,7 @@ export class MediaServer {
       }
       if (selected) headers['Sec-WebSocket-Protocol'] = selected;
     }
-    const address = mediaClientAddress(req, server.requestIP(req)?.address) ?? UNKNOWN_ADDRESS;
+    const address = clientAddress(req, server.requestIP(req)?.address) ?? UNKNOWN_ADDRESS;
     const pendingHere = this.pendingByAddress.get(address) ?? 0;
     if (pendingHere >= this.maxPendingPerAddress) {
       mediaMetrics[protocol].refusedPending++;
