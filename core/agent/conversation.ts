@@ -66,9 +66,10 @@ export class Conversation implements Agent {
   private readonly turnDetector: TurnDetector;
   readonly history: ChatMessage[] = [];
   private inTurn = false;
-  private preRoll: Int16Array[] = [];
-  private preRollSamples = 0;
-  private maxPreRollSamples = 0;
+  /** The most recent idle audio, a ring written in place (no allocation per frame). */
+  private preRoll = new Int16Array(0);
+  private preRollAt = 0;
+  private preRollFilled = 0;
   private turnAbort: AbortController | null = null;
   private interrupted: { handle: SpeechHandle; result: SpeechResult; at: number } | null = null;
   /** Words of a turn that looked unfinished, waiting for the caller to go on. */
@@ -89,7 +90,7 @@ export class Conversation implements Agent {
   async start(ctx: AgentContext): Promise<void> {
     this.ctx = ctx;
     this.startedAt = this.timers.now();
-    this.maxPreRollSamples = Math.round(((this.opts.preRollMs ?? 300) * ctx.sampleRate) / 1000);
+    this.preRoll = new Int16Array(Math.round(((this.opts.preRollMs ?? 300) * ctx.sampleRate) / 1000));
     const stt = this.opts.stt;
     const sttRate = stt.sampleRates.includes(ctx.sampleRate) ? ctx.sampleRate : stt.sampleRates[0]!;
     if (sttRate !== ctx.sampleRate) this.sttResampler = new Resampler(ctx.sampleRate, sttRate);
@@ -132,12 +133,14 @@ export class Conversation implements Agent {
       return;
     }
     // Keep the most recent pre-roll window.
-    const copy = pcm.slice();
-    this.preRoll.push(copy);
-    this.preRollSamples += copy.length;
-    while (this.preRollSamples - (this.preRoll[0]?.length ?? 0) >= this.maxPreRollSamples) {
-      this.preRollSamples -= this.preRoll.shift()!.length;
-    }
+    const ring = this.preRoll;
+    if (ring.length === 0) return;
+    const src = pcm.length > ring.length ? pcm.subarray(pcm.length - ring.length) : pcm;
+    const first = Math.min(src.length, ring.length - this.preRollAt);
+    ring.set(first === src.length ? src : src.subarray(0, first), this.preRollAt);
+    if (first < src.length) ring.set(src.subarray(first), 0);
+    this.preRollAt = (this.preRollAt + src.length) % ring.length;
+    this.preRollFilled = Math.min(ring.length, this.preRollFilled + src.length);
   }
 
   private push(pcm: Int16Array): void {
@@ -152,9 +155,16 @@ export class Conversation implements Agent {
       this.greetTimer = null;
     }
     if (this.held) this.timers.clearTimeout(this.held.timer);
-    for (const chunk of this.preRoll) this.push(chunk);
-    this.preRoll = [];
-    this.preRollSamples = 0;
+    // Oldest first: the part after the write position (once the ring has wrapped), then before it.
+    const ring = this.preRoll;
+    if (this.preRollFilled === ring.length && ring.length > 0) {
+      this.push(ring.subarray(this.preRollAt));
+      if (this.preRollAt > 0) this.push(ring.subarray(0, this.preRollAt));
+    } else if (this.preRollFilled > 0) {
+      this.push(ring.subarray(0, this.preRollFilled));
+    }
+    this.preRollAt = 0;
+    this.preRollFilled = 0;
   }
 
   onInterrupted(handle: SpeechHandle, result: SpeechResult): void {
