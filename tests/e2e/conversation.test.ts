@@ -122,7 +122,9 @@ describe.skipIf(!offline && process.env.CI !== 'true')(
       },
     ];
 
-    it.concurrent.each(variants)(
+    // One call at a time: concurrent narrowband (Twilio) and wideband calls share pooled
+    // recogniser decoders, and their adaptive state is suspected to carry across (a known issue).
+    it.each(variants)(
       '$name: the caller asks for the opening hours and hears them',
       async ({ rate, connect }) => {
         const callId = `CA${randomUUID().replaceAll('-', '')}`;
