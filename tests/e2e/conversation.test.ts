@@ -122,9 +122,8 @@ describe.skipIf(!offline && process.env.CI !== 'true')(
       },
     ];
 
-    // One call at a time: concurrent narrowband (Twilio) and wideband calls share pooled
-    // recogniser decoders, and their adaptive state is suspected to carry across (a known issue).
-    it.each(variants)(
+    // At the same time: narrowband (Twilio) and wideband calls share the pooled decoders.
+    it.concurrent.each(variants)(
       '$name: the caller asks for the opening hours and hears them',
       async ({ rate, connect }) => {
         const callId = `CA${randomUUID().replaceAll('-', '')}`;

@@ -24,13 +24,11 @@ export function modelPaths(dir = modelDir()): {
   hmm: string;
   dict: string;
   lm: string;
-  phoneLm: string;
 } {
   return {
     hmm: join(dir, 'en-us'),
     dict: join(dir, 'cmudict-en-us.dict'),
     lm: join(dir, 'en-us.lm.bin'),
-    phoneLm: join(dir, 'en-us-phone.lm.bin'),
   };
 }
 

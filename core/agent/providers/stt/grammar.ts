@@ -108,17 +108,3 @@ export function compileGrammar(phrases: readonly string[]): Grammar | null {
   grammars.set(key, grammar);
   return grammar;
 }
-
-/**
- * A one-word dictionary for the phone-loop decoder (`-allphone` ignores words, but the decoder
- * always loads a dictionary: a tiny one keeps it small and shared by every grammar).
- */
-export function phoneLoopDictPath(): string {
-  const dir = grammarCacheDir();
-  const path = join(dir, 'phone-loop.dict');
-  if (!existsSync(path)) {
-    mkdirSync(dir, { recursive: true });
-    writeAtomic(path, 'a AH\n');
-  }
-  return path;
-}

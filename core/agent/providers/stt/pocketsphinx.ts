@@ -4,22 +4,23 @@
  * expects (a JSGF grammar), with out-of-grammar rejection so a caller saying something else is
  * re-prompted instead of being forced into the nearest phrase.
  *
- * How one utterance is recognised (`finalize`):
- * 1. the grammar decoder returns the best phrase and its path score;
- * 2. a phone-loop decoder (any phone sequence, the phone bigram model) scores the same audio:
- *    the best the acoustic model can do with no word constraint;
- * 3. (grammar − phone loop) / frames is how much the grammar costs per 10 ms frame: near zero
- *    for in-grammar speech, strongly negative for speech the grammar cannot explain. Below
- *    `REJECT_SCORE_PER_FRAME` the result is `rejected`. Both decoders compute all senones
- *    (`-compallsen`): pocketsphinx normalises each frame's scores by the best *active* senone,
- *    so without it a grammar decoder's score hides how badly it fits.
+ * How one utterance is scored: the grammar decoder computes every senone on every frame
+ * (`-compallsen`), and pocketsphinx normalises each frame's scores by the best senone of that
+ * frame, so the best grammar path's score / frames is how far the grammar's explanation of the
+ * audio falls behind the best the acoustic model can do with no constraint at all: modest for
+ * in-grammar speech, much worse for speech the grammar cannot explain. Below
+ * `REJECT_SCORE_PER_FRAME` the result is `rejected`. (Without `-compallsen` the normalisation
+ * would use the best *active* senone and hide how badly a path fits.)
  *
- * Decoders cost time and memory to load (grammar ≈ 5 MB / 35 ms, context-independent phone
- * loop ≈ 7 MB / 40 ms, full language model ≈ 95 MB / 0.5–2.5 s), so they live in pools (per
- * grammar, bounded, reused, warmed once at creation) that every call's stream borrows only for
- * the synchronous decode. A decode is ~0.11 × the audio's duration in CPU (≈ 200 ms for a 2 s
- * phrase), so by default it runs on one decoding thread (`decoder-thread.ts`, a Bun Worker
- * holding the pools) and the event loop keeps pacing every call's audio meanwhile.
+ * Decoding runs while the caller speaks (`Utterance`): each block of audio is searched as it
+ * arrives, so the end of the turn only waits for the last frames (a few ms), not for the whole
+ * utterance (~0.03 × its duration in CPU). Every utterance starts from the same cepstral
+ * normalisation (`CMN_PRIOR`), so a result never depends on what a decoder heard before.
+ * Decoders cost time and memory to load (grammar ≈ 5 MB / 35 ms, full language model
+ * ≈ 95 MB / 0.5–2.5 s), so they live in pools (per
+ * grammar, bounded, reused) that an utterance borrows while it is spoken. By default the search
+ * runs on decoding threads (`decoder-thread.ts`, Bun Workers holding the pools, one per core)
+ * and the event loop keeps pacing every call's audio meanwhile.
  * With no phrases the full English language model decodes instead (lower confidence, no
  * rejection). Where the shared library cannot load but `pocketsphinx_continuous` exists, a
  * subprocess decodes (no scores, so no confidence and no rejection).
@@ -38,28 +39,29 @@ import {
   type SttStream,
   type Transcript,
 } from '../types.ts';
-import { ask } from './decoder-thread.ts';
+import { DecoderLane } from './decoder-thread.ts';
 import { continuousCommand, modelPaths, pocketsphinxAvailable } from './dictionary.ts';
-import { compileGrammar, type Grammar, phoneLoopDictPath } from './grammar.ts';
-import { Decoder, ffiAvailable } from './pocketsphinx-ffi.ts';
+import { compileGrammar, type Grammar } from './grammar.ts';
+import { type Decoded, Decoder, ffiAvailable } from './pocketsphinx-ffi.ts';
 
 /** The only rate the en-us acoustic model takes. */
 export const POCKETSPHINX_RATE = 16000;
 
 /**
- * Out-of-grammar threshold on (grammar score − phone-loop score) / frames (pocketsphinx log
- * units per 10 ms frame). Calibrated with the decoder settings below on the phone path
- * (16 kHz speech → 8 kHz → mu-law → 8 kHz → 16 kHz with core/audio, 300 ms of silence around
- * each utterance), 5 voices (flite rms, slt, awb, kal16; festival kal_diphone), a front-desk
- * grammar of 16 phrases (7 intent examples + the scripted brain's built-ins):
- * - in-grammar, 80 utterances: 80 recognised right; margin min −2.2, 5th percentile 0.0,
- *   median +10.8 (the lowest are one-word "yes"/"a person");
- * - out-of-grammar, 30 utterances (6 sentences × 5 voices): 5 with no grammar path at all
- *   (empty, rejected), the other 25 forced into a phrase with margin max −13.1, median −20.9.
- * −7.5 splits the gap (−13.1 … −2.2). espeak-ng's formant voice is too far from the acoustic
- * model (9/16 right in-grammar) and was left out.
+ * Out-of-grammar threshold on the grammar path's score / frames (pocketsphinx log units per
+ * 10 ms frame, each frame normalised by its best senone), for the decoder settings below.
+ * Measured with decoding while speaking and the shared normalisation prior, 4 flite voices
+ * (rms, slt, awb, kal16), a front-desk grammar of 16 phrases (7 intent examples + the scripted
+ * brain's built-ins), each utterance over the phone path (16 kHz → 8 kHz → mu-law → 16 kHz) and
+ * at 16 kHz wideband, interleaved on the same decoders, 300 ms of silence around each:
+ * - in-grammar, 72 utterances: 72 recognised right; score min −53.9, 5th percentile −50.0;
+ * - out-of-grammar, 24 utterances (3 sentences × 4 voices × 2 bands): no grammar path at all
+ *   (empty, rejected) or forced into a phrase with score max −72.2.
+ * −63 splits the gap. (A phone-loop decoder as the reference, subtracted per frame, separated
+ * the same sets no better, 16.7 units against 18.3, for twice the CPU.) espeak-ng's formant
+ * voice is too far from the acoustic model (9/16 right in-grammar) and was left out.
  */
-export const REJECT_SCORE_PER_FRAME = -7.5;
+export const REJECT_SCORE_PER_FRAME = -63;
 
 /** Logistic width of the confidence mapping, in the same units (±2 widths ≈ 0.12 … 0.88). */
 const CONFIDENCE_WIDTH = 4;
@@ -73,24 +75,25 @@ export const MAX_UTTERANCE_MS = 15_000;
 /** Fewer speech frames than this (after pocketsphinx's own silence removal) is "nothing said". */
 const MIN_SPEECH_FRAMES = 10;
 
-/** Decoders per pool key (a grammar, the phone loop, the language model). */
-export const MAX_DECODERS_PER_KEY = 4;
+/**
+ * Decoders per pool key (a grammar, the language model) per decoding thread: every caller
+ * speaking at the same moment holds one for their utterance (a grammar decoder ≈ 5 MB);
+ * callers beyond it are decoded when one frees up.
+ */
+export const MAX_DECODERS_PER_KEY = 32;
 
-/** Pruning for the grammar search: tight beams, few active HMMs (a grammar is small). */
+/**
+ * Pruning for the grammar search: tight beams, few active HMMs (a grammar is small); the two
+ * best Gaussians per frame (`-topn 2`, a third less CPU than the default 4).
+ */
 const GRAMMAR_ARGS = {
   beam: '1e-30',
   wbeam: '1e-20',
   pbeam: '1e-25',
   maxhmmpf: '3000',
   compallsen: 'yes',
+  topn: '2',
 } as const;
-
-/**
- * Context-independent phone loop: 7 MB and ~40 ms to load against 70–90 MB and 0.6 s with
- * triphones, 10–50× cheaper to run, and enough as a reference. (`-topn 2` on both decoders
- * saves ~30 % CPU but misheard "yes" as "bye" once in 80: not worth it.)
- */
-const PHONE_LOOP_ARGS = { allphone_ci: 'yes', compallsen: 'yes' } as const;
 
 /** Open-vocabulary decoding (no phrases): moderate beams on the full LM. */
 const LM_ARGS = {
@@ -101,40 +104,22 @@ const LM_ARGS = {
   compallsen: 'yes',
 } as const;
 
-// ---------------------------------------------------------------- warm-up
-
-let warmClip: Int16Array | null = null;
+// ---------------------------------------------------------------- normalisation
 
 /**
- * A synthetic phone-band utterance (0.8 s of a vowel-like harmonic sound, 300–3400 Hz, between
- * silences): decoded once by every new decoder so live cepstral mean normalisation starts from
- * telephone audio (a fresh decoder's initial mean fits wideband speech and its first
- * band-limited utterance can come back empty).
+ * The cepstral mean every utterance starts normalising from. pocketsphinx's live normaliser
+ * (and its front end's noise tracking) otherwise carry state from one utterance to the next, so a
+ * pooled decoder that just heard a wideband (browser) caller mis-hears the next narrowband
+ * (phone) one, and the model's default mean fits neither. Each utterance restarts the front end
+ * and this prior, so every result is independent of what the decoder heard before. The prior is
+ * the midpoint of the running means after 32 utterances (4 flite voices × 4 sentences, twice)
+ * over the phone path and at 16 kHz wideband: with it, interleaved phone-band and wideband
+ * intents from the same 4 voices were all recognised (36/36 each) and every out-of-grammar
+ * sentence rejected (12/12 each).
  */
-export function warmUpClip(): Int16Array {
-  if (warmClip) return warmClip;
-  const rate = POCKETSPHINX_RATE;
-  const silence = Math.round(rate * 0.3);
-  const voiced = Math.round(rate * 0.8);
-  const clip = new Int16Array(silence * 2 + voiced);
-  const f0 = 120;
-  const formants = [700, 1200, 2600];
-  for (let i = 0; i < voiced; i++) {
-    const t = i / rate;
-    const pitch = f0 * (1 + 0.05 * Math.sin(2 * Math.PI * 3 * t));
-    let sample = 0;
-    for (let h = 3; h * f0 <= 3400; h++) {
-      const f = h * f0;
-      let gain = 0;
-      for (const formant of formants) gain += 1 / (1 + ((f - formant) / 150) ** 2);
-      sample += gain * Math.sin(2 * Math.PI * h * pitch * t);
-    }
-    const envelope = Math.min(1, i / 800, (voiced - i) / 800);
-    clip[silence + i] = Math.round(3000 * envelope * sample);
-  }
-  warmClip = clip;
-  return clip;
-}
+export const CMN_PRIOR = new Float32Array([
+  46.46, 22.47, -18.79, 30.8, -9.27, -6.17, 9.25, -18.34, 6.76, -3.28, -0.81, 5.71, -6.08,
+]);
 
 // ---------------------------------------------------------------- pools
 
@@ -142,38 +127,41 @@ interface Pool {
   idle: Decoder[];
   /** Decoders alive (idle + lent). */
   size: number;
+  /** Streams open on this pool's grammar: the pool keeps a decoder ready for each (bounded). */
+  streams: number;
   waiters: Array<(d: Decoder) => void>;
   create: () => Decoder;
 }
 
 const pools = new Map<string, Pool>();
 
-/** Loads, warms and returns a new decoder (synchronous: tens of ms up to ~0.5 s). */
-function openWarm(args: Record<string, string>): Decoder {
-  const decoder = Decoder.open({ logfn: '/dev/null', ...args });
-  decoder.decode(warmUpClip());
-  return decoder;
+/** Loads and returns a new decoder (synchronous: tens of ms up to ~0.5 s). */
+function openDecoder(args: Record<string, string>): Decoder {
+  return Decoder.open({ logfn: '/dev/null', ...args });
 }
 
 function pool(key: string, create: () => Decoder): Pool {
   let p = pools.get(key);
   if (!p) {
-    p = { idle: [], size: 0, waiters: [], create };
+    p = { idle: [], size: 0, streams: 0, waiters: [], create };
     pools.set(key, p);
   }
   return p;
 }
 
-/** Borrows a decoder from `p`: an idle one, a new one under the bound, else waits for one. */
-function acquire(p: Pool): Decoder | Promise<Decoder> {
+/** An idle decoder of `p`, or a new one under the bound; null when all are lent out. */
+function tryAcquire(p: Pool): Decoder | null {
   const idle = p.idle.pop();
   if (idle) return idle;
-  if (p.size < MAX_DECODERS_PER_KEY) {
-    const decoder = p.create();
-    p.size++;
-    return decoder;
-  }
-  return new Promise((resolve) => p.waiters.push(resolve));
+  if (p.size >= MAX_DECODERS_PER_KEY) return null;
+  const decoder = p.create();
+  p.size++;
+  return decoder;
+}
+
+/** Borrows a decoder from `p`: an idle one, a new one under the bound, else waits for one. */
+function acquire(p: Pool): Decoder | Promise<Decoder> {
+  return tryAcquire(p) ?? new Promise((resolve) => p.waiters.push(resolve));
 }
 
 function release(p: Pool, decoder: Decoder): void {
@@ -182,17 +170,8 @@ function release(p: Pool, decoder: Decoder): void {
   else p.idle.push(decoder);
 }
 
-async function withDecoder<T>(p: Pool, use: (d: Decoder) => T): Promise<T> {
-  const decoder = await acquire(p);
-  try {
-    return use(decoder);
-  } finally {
-    release(p, decoder);
-  }
-}
-
 /**
- * Live decoders per pool key (`grammar:<hash>`, `phone-loop`, `lm`) in this thread (for the
+ * Live decoders per pool key (`grammar:<hash>`, `lm`) in this thread (for the
  * decoding thread's, see `decoderThreadPoolSizes`): for tests and metrics.
  */
 export function decoderPoolSizes(): Record<string, number> {
@@ -214,20 +193,13 @@ export function closeDecoderPools(): void {
 function grammarPool(grammar: Grammar): Pool {
   const hmm = modelPaths().hmm;
   return pool(`grammar:${grammar.key}`, () =>
-    openWarm({ hmm, jsgf: grammar.jsgfPath, dict: grammar.dictPath, ...GRAMMAR_ARGS }),
-  );
-}
-
-function phoneLoopPool(): Pool {
-  const paths = modelPaths();
-  return pool('phone-loop', () =>
-    openWarm({ hmm: paths.hmm, allphone: paths.phoneLm, dict: phoneLoopDictPath(), ...PHONE_LOOP_ARGS }),
+    openDecoder({ hmm, jsgf: grammar.jsgfPath, dict: grammar.dictPath, ...GRAMMAR_ARGS }),
   );
 }
 
 function languageModelPool(): Pool {
   const paths = modelPaths();
-  return pool('lm', () => openWarm({ hmm: paths.hmm, lm: paths.lm, dict: paths.dict, ...LM_ARGS }));
+  return pool('lm', () => openDecoder({ hmm: paths.hmm, lm: paths.lm, dict: paths.dict, ...LM_ARGS }));
 }
 
 // ---------------------------------------------------------------- scoring
@@ -240,54 +212,178 @@ function confidenceOf(perFrame: number): number {
 /** What one decode measured, besides the transcript (for logs, tests and calibration). */
 export interface Recognition {
   transcript: Transcript;
-  /** (grammar or LM score − phone-loop score) / frames; null where not measured. */
+  /** The best path's score / frames (see `REJECT_SCORE_PER_FRAME`); null where not measured. */
   scorePerFrame: number | null;
   /** Raw hypothesis words of the grammar / LM decoder. */
   hypothesis: string;
   frames: number;
+  /** Time from the end of the utterance to its result (ms). */
   decodeMs: number;
+  /** Time spent searching while the utterance was fed (ms). */
+  searchMs: number;
 }
 
-/** Loads (and warms) the decoders `grammar` needs in this thread, so a first turn is not slow. */
+/**
+ * A stream on `grammar` opens in this thread: loads a decoder for it now (up to the pool's
+ * bound), so neither its first turn nor a moment when every caller speaks at once waits for
+ * decoders to load (35 ms each, more under load).
+ */
 export async function prepareDecoders(grammar: Grammar | null): Promise<void> {
-  for (const p of grammar ? [grammarPool(grammar), phoneLoopPool()] : [languageModelPool()]) {
-    if (p.size === 0) release(p, await acquire(p));
+  const p = grammar ? grammarPool(grammar) : languageModelPool();
+  p.streams++;
+  while (p.size < Math.min(p.streams, MAX_DECODERS_PER_KEY)) {
+    const decoder = p.create();
+    p.size++;
+    release(p, decoder);
+    // Loading blocks this thread: let queued work (other calls' audio) run between loads.
+    await new Promise<void>((resolve) => setTimeout(resolve, 0));
+  }
+}
+
+/**
+ * A stream on `grammar` closed in this thread: one decoder fewer is kept ready, and an idle one
+ * beyond what the open streams need is freed.
+ */
+export function releaseDecoders(grammar: Grammar | null): void {
+  const p = grammar ? grammarPool(grammar) : languageModelPool();
+  p.streams = Math.max(0, p.streams - 1);
+  while (p.size > Math.max(1, p.streams) && p.idle.length > 0) {
+    p.idle.pop()!.close();
+    p.size--;
+  }
+}
+
+/**
+ * Starts `decoder` on a new utterance as if it were fresh: the front end's noise and silence
+ * tracking restarts (a new stream) and normalisation starts from the shared prior.
+ */
+function begin(decoder: Decoder): Decoder {
+  decoder.setCmnMean(CMN_PRIOR);
+  decoder.begin(true);
+  return decoder;
+}
+
+/**
+ * One utterance decoded while it is spoken: `feed` runs the search on each block as it
+ * arrives, so `finish` at the end of the turn only flushes the last frames and scores the best
+ * path. The decoder is borrowed from this thread's pool for the utterance; when every decoder is
+ * lent out, the audio waits and is decoded at `finish` once one is free.
+ */
+export class Utterance {
+  private readonly pool: Pool;
+  private decoder: Decoder | null = null;
+  /** Audio waiting for a decoder (null while decoding live). */
+  private backlog: Int16Array[] | null = null;
+  private failure: unknown = null;
+  private ended = false;
+  /** Time spent searching so far (ms). */
+  searchMs = 0;
+
+  constructor(private readonly grammar: Grammar | null) {
+    this.pool = grammar ? grammarPool(grammar) : languageModelPool();
+    try {
+      const decoder = tryAcquire(this.pool);
+      if (decoder) this.decoder = begin(decoder);
+      else this.backlog = [];
+    } catch (err) {
+      this.failure = err;
+    }
+  }
+
+  /** Decodes the next block of 16 kHz audio (kept, not copied, while no decoder is free). */
+  feed(pcm16k: Int16Array): void {
+    if (this.ended || this.failure !== null || pcm16k.length === 0) return;
+    if (this.backlog) {
+      this.backlog.push(pcm16k);
+      return;
+    }
+    const started = performance.now();
+    try {
+      this.decoder!.feed(pcm16k);
+    } catch (err) {
+      this.failure = err;
+    }
+    this.searchMs += performance.now() - started;
+  }
+
+  /** Ends the utterance: its transcript (or the decoder's error), and the decoder goes back. */
+  async finish(): Promise<Recognition> {
+    if (this.ended) throw new Error('utterance already finished');
+    const started = performance.now();
+    if (this.backlog && this.failure === null) {
+      const backlog = this.backlog;
+      this.backlog = null;
+      try {
+        this.decoder = begin(await acquire(this.pool));
+      } catch (err) {
+        this.failure = err;
+      }
+      for (const block of backlog) this.feed(block);
+    }
+    this.ended = true;
+    try {
+      if (this.failure !== null) throw this.failure;
+      return this.score(this.decoder!.finish(), performance.now() - started);
+    } finally {
+      this.releaseDecoder();
+    }
+  }
+
+  /** Drops the utterance (the stream closed mid-turn) and returns its decoder. */
+  abort(): void {
+    if (this.ended) return;
+    this.ended = true;
+    try {
+      this.decoder?.finish();
+    } catch {
+      // Nothing to keep from an abandoned utterance.
+    }
+    this.releaseDecoder();
+  }
+
+  private releaseDecoder(): void {
+    if (this.decoder) release(this.pool, this.decoder);
+    this.decoder = null;
+    this.backlog = null;
+  }
+
+  private score(best: Decoded, finishMs: number): Recognition {
+    const grammar = this.grammar;
+    const done = (transcript: Transcript, scorePerFrame: number | null): Recognition => ({
+      transcript,
+      scorePerFrame,
+      hypothesis: best.text,
+      frames: best.frames,
+      decodeMs: finishMs,
+      searchMs: this.searchMs,
+    });
+    if (best.frames < MIN_SPEECH_FRAMES) return done({ text: '', final: true }, null);
+    if (!best.text) {
+      // No grammar path survived the beams over speech: out of grammar (or unintelligible).
+      return done({ text: '', final: true, confidence: 0, rejected: grammar !== null }, null);
+    }
+    const perFrame = best.score / Math.max(1, best.frames);
+    if (!grammar) {
+      return done(
+        { text: best.text, final: true, confidence: LM_CONFIDENCE_SCALE * confidenceOf(perFrame) },
+        perFrame,
+      );
+    }
+    const rejected = perFrame < REJECT_SCORE_PER_FRAME;
+    const text = rejected ? '' : (grammar.phrases.get(best.text) ?? best.text);
+    return done({ text, final: true, confidence: confidenceOf(perFrame), rejected }, perFrame);
   }
 }
 
 /**
  * Recognises one whole 16 kHz utterance with this thread's pooled decoders (blocking for the
- * decode): the engine of `finalize`, exposed for calibration and tests. `grammar` null =
- * open-vocabulary LM.
+ * decode): what a stream does block by block, in one go; for calibration and tests.
+ * `grammar` null = open-vocabulary LM.
  */
 export async function recognize(pcm16k: Int16Array, grammar: Grammar | null): Promise<Recognition> {
-  const started = performance.now();
-  const main = await withDecoder(grammar ? grammarPool(grammar) : languageModelPool(), (d) =>
-    d.decode(pcm16k),
-  );
-  const done = (transcript: Transcript, scorePerFrame: number | null): Recognition => ({
-    transcript,
-    scorePerFrame,
-    hypothesis: main.text,
-    frames: main.frames,
-    decodeMs: performance.now() - started,
-  });
-  if (main.frames < MIN_SPEECH_FRAMES) return done({ text: '', final: true }, null);
-  if (!main.text) {
-    // No grammar path survived the beams over speech: out of grammar (or unintelligible).
-    return done({ text: '', final: true, confidence: 0, rejected: grammar !== null }, null);
-  }
-  const reference = await withDecoder(phoneLoopPool(), (d) => d.decode(pcm16k));
-  const perFrame = (main.score - reference.score) / Math.max(1, main.frames, reference.frames);
-  if (!grammar) {
-    return done(
-      { text: main.text, final: true, confidence: LM_CONFIDENCE_SCALE * confidenceOf(perFrame) },
-      perFrame,
-    );
-  }
-  const rejected = perFrame < REJECT_SCORE_PER_FRAME;
-  const text = rejected ? '' : (grammar.phrases.get(main.text) ?? main.text);
-  return done({ text, final: true, confidence: confidenceOf(perFrame), rejected }, perFrame);
+  const utterance = new Utterance(grammar);
+  utterance.feed(pcm16k);
+  return utterance.finish();
 }
 
 // ---------------------------------------------------------------- CLI fallback
@@ -408,21 +504,129 @@ export class PocketsphinxStt implements SpeechToText {
     if (grammar && grammar.dropped.length > 0) {
       this.logger?.warn({ words: grammar.dropped }, 'stt phrases have words the dictionary lacks');
     }
-    // Load (and warm) this grammar's decoders now rather than on the caller's first turn.
+    let decoding: Decoding;
+    if (!useFfi) decoding = new CommandDecoding(command!, grammar);
+    else if (this.thread) decoding = new ThreadDecoding(grammar);
+    else decoding = new LocalDecoding(grammar);
+    // Load this grammar's decoders now rather than on the caller's first turn.
     try {
-      if (useFfi && this.thread) await ask({ kind: 'prepare', grammar });
-      else if (useFfi) await prepareDecoders(grammar);
+      await decoding.prepare();
     } catch (err) {
+      decoding.close();
       throw asProviderError('pocketsphinx could not load its decoders', err);
     }
-    return new PocketsphinxStream(opts.sampleRate, grammar, command, this.thread, this.logger);
+    return new PocketsphinxStream(opts.sampleRate, decoding, this.logger);
   }
 }
+
+/** Where a stream's utterances are decoded: in this thread, on a decoding thread, or by the CLI. */
+interface Decoding {
+  prepare(): Promise<void>;
+  /** One more block of 16 kHz audio of the current utterance (ownership passes). */
+  feed(pcm: Int16Array): void;
+  /** Ends the current utterance (null: nothing was fed). */
+  finish(signal?: AbortSignal): Promise<Recognition | Transcript | null>;
+  abort(): void;
+  close(): void;
+}
+
+class LocalDecoding implements Decoding {
+  private utterance: Utterance | null = null;
+  private prepared = false;
+  constructor(private readonly grammar: Grammar | null) {}
+  async prepare(): Promise<void> {
+    await prepareDecoders(this.grammar);
+    this.prepared = true;
+  }
+  feed(pcm: Int16Array): void {
+    this.utterance ??= new Utterance(this.grammar);
+    this.utterance.feed(pcm);
+  }
+  async finish(): Promise<Recognition | null> {
+    const utterance = this.utterance;
+    this.utterance = null;
+    return utterance ? utterance.finish() : null;
+  }
+  abort(): void {
+    this.utterance?.abort();
+    this.utterance = null;
+  }
+  close(): void {
+    this.abort();
+    if (this.prepared) releaseDecoders(this.grammar);
+    this.prepared = false;
+  }
+}
+
+class ThreadDecoding implements Decoding {
+  private readonly lane = new DecoderLane();
+  private speaking = false;
+  constructor(private readonly grammar: Grammar | null) {}
+  prepare(): Promise<void> {
+    return this.lane.prepare(this.grammar);
+  }
+  feed(pcm: Int16Array): void {
+    if (this.speaking) this.lane.feed(pcm);
+    else this.lane.feed(pcm, this.grammar);
+    this.speaking = true;
+  }
+  finish(): Promise<Recognition | null> {
+    this.speaking = false;
+    return this.lane.finish();
+  }
+  abort(): void {
+    if (this.speaking) this.lane.abort();
+    this.speaking = false;
+  }
+  close(): void {
+    this.speaking = false;
+    this.lane.release();
+  }
+}
+
+/** The CLI decodes whole utterances: blocks are kept until the end of the turn. */
+class CommandDecoding implements Decoding {
+  private blocks: Int16Array[] = [];
+  private samples = 0;
+  constructor(
+    private readonly command: string,
+    private readonly grammar: Grammar | null,
+  ) {}
+  async prepare(): Promise<void> {}
+  feed(pcm: Int16Array): void {
+    this.blocks.push(pcm);
+    this.samples += pcm.length;
+  }
+  async finish(signal?: AbortSignal): Promise<Transcript | null> {
+    if (this.samples === 0) return null;
+    const audio = new Int16Array(this.samples);
+    let at = 0;
+    for (const b of this.blocks) {
+      audio.set(b, at);
+      at += b.length;
+    }
+    this.abort();
+    return recognizeWithCommand(this.command, audio, this.grammar, signal);
+  }
+  abort(): void {
+    this.blocks = [];
+    this.samples = 0;
+  }
+  close(): void {
+    this.abort();
+  }
+}
+
+/** Audio is sent to the decoder in blocks of this much (fewer messages, still incremental). */
+const BLOCK_MS = 100;
 
 class PocketsphinxStream implements SttStream {
   onTranscript?: (t: Transcript) => void;
   private readonly resampler: Resampler | null;
-  private buffer = new Int16Array(POCKETSPHINX_RATE * 2);
+  private readonly blockSamples = (POCKETSPHINX_RATE * BLOCK_MS) / 1000;
+  private block: Int16Array;
+  private filled = 0;
+  /** Samples of the current utterance so far. */
   private length = 0;
   private truncated = false;
   private closed = false;
@@ -430,12 +634,11 @@ class PocketsphinxStream implements SttStream {
 
   constructor(
     sampleRate: number,
-    private readonly grammar: Grammar | null,
-    private readonly command: string | null,
-    private readonly thread: boolean,
+    private readonly decoding: Decoding,
     private readonly logger: Logger | undefined,
   ) {
     this.resampler = sampleRate === POCKETSPHINX_RATE ? null : new Resampler(sampleRate, POCKETSPHINX_RATE);
+    this.block = new Int16Array(this.blockSamples);
   }
 
   push(pcm: Int16Array): void {
@@ -447,40 +650,47 @@ class PocketsphinxStream implements SttStream {
       this.logger?.warn({ maxUtteranceMs: MAX_UTTERANCE_MS }, 'stt utterance truncated');
     }
     const n = Math.min(room, input.length);
-    if (n <= 0) return;
-    if (this.length + n > this.buffer.length) {
-      const grown = new Int16Array(
-        Math.min(this.maxSamples, Math.max(this.length + n, this.buffer.length * 2)),
-      );
-      grown.set(this.buffer.subarray(0, this.length));
-      this.buffer = grown;
+    let at = 0;
+    while (at < n) {
+      const take = Math.min(n - at, this.block.length - this.filled);
+      this.block.set(input.subarray(at, at + take), this.filled);
+      this.filled += take;
+      at += take;
+      if (this.filled === this.block.length) this.flush();
     }
-    this.buffer.set(input.subarray(0, n), this.length);
-    this.length += n;
+    this.length += Math.max(0, n);
+  }
+
+  /** Hands the filled part of the block to the decoder and starts a new block. */
+  private flush(): void {
+    if (this.filled === 0) return;
+    const full = this.filled === this.block.length;
+    this.decoding.feed(full ? this.block : this.block.slice(0, this.filled));
+    if (full) this.block = new Int16Array(this.blockSamples);
+    this.filled = 0;
   }
 
   async finalize(signal?: AbortSignal): Promise<Transcript> {
     signal?.throwIfAborted();
     if (this.closed) throw new ProviderError('stt stream is closed', 'pocketsphinx', false);
-    const audio = this.buffer.slice(0, this.length);
+    this.flush();
+    const audioMs = Math.round(this.length / (POCKETSPHINX_RATE / 1000));
     this.length = 0;
     this.truncated = false;
-    if (audio.length === 0) return { text: '', final: true };
-    if (this.command) return recognizeWithCommand(this.command, audio, this.grammar, signal);
-    const audioMs = Math.round(audio.length / (POCKETSPHINX_RATE / 1000));
-    let result: Recognition;
+    let result: Recognition | Transcript | null;
     try {
-      result = this.thread
-        ? (await ask({ kind: 'recognize', pcm: audio, grammar: this.grammar })).recognition!
-        : await recognize(audio, this.grammar);
+      result = await this.decoding.finish(signal);
     } catch (err) {
       throw asProviderError('pocketsphinx could not decode the utterance', err);
     }
     signal?.throwIfAborted();
+    if (result === null) return { text: '', final: true };
+    if (!('transcript' in result)) return result;
     this.logger?.debug(
       {
         audioMs,
         decodeMs: Math.round(result.decodeMs),
+        searchMs: Math.round(result.searchMs),
         frames: result.frames,
         scorePerFrame: result.scorePerFrame,
         rejected: result.transcript.rejected ?? false,
@@ -491,13 +701,12 @@ class PocketsphinxStream implements SttStream {
   }
 
   close(): void {
+    if (this.closed) return;
     this.closed = true;
     this.length = 0;
-    this.buffer = new Int16Array(0);
+    this.filled = 0;
+    this.decoding.close();
   }
 }
 
-/** Live decoders per pool key in the decoding thread (tests, metrics). */
-export async function decoderThreadPoolSizes(): Promise<Record<string, number>> {
-  return (await ask({ kind: 'sizes' })).sizes ?? {};
-}
+export { decoderThreadPoolSizes } from './decoder-thread.ts';
