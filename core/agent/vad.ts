@@ -195,6 +195,12 @@ export class ModelVad implements Vad {
       this.pendingMs = 0;
       return null;
     }
+    if (this.pendingMs === 0) {
+      // The flag just fell: the words ended the detector's hangover ago, counted as silence.
+      const hangover = Math.min(this.detector.hangoverMs ?? 0, this.utteranceMs);
+      this.utteranceMs -= hangover;
+      this.pendingMs = hangover;
+    }
     this.pendingMs += frameMs;
     if (this.pendingMs < this.stopMs) return null;
     this.inSpeech = false;

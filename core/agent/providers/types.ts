@@ -151,6 +151,12 @@ export interface VoiceDetector {
   readonly sampleRate: number;
   /** Speech probability of the newest audio, 0..1, after feeding one frame of any length. */
   process(pcm: Int16Array): number;
+  /**
+   * How long after speech stops the detector's own probability falls (a smoothing hangover),
+   * in ms: the session counts that time as silence already waited, so a turn ends after the
+   * agent's endpointing silence, not that plus the detector's hangover.
+   */
+  readonly hangoverMs?: number;
   reset(): void;
   close?(): void;
 }

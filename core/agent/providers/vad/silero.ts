@@ -121,8 +121,12 @@ export class SileroVad implements VoiceDetector {
   private filled = 0;
   private speech = 0;
 
+  /** The flag falls after `minSilenceMs` of windows below the threshold. */
+  readonly hangoverMs: number;
+
   constructor(opts: SileroOptions = {}) {
     this.opts = { ...DEFAULTS, ...opts };
+    this.hangoverMs = this.opts.minSilenceMs;
     this.native = idle.get(keyOf(this.opts))?.pop() ?? createNative(this.opts);
   }
 
