@@ -1,6 +1,7 @@
 import type { AudioChunk, TextToSpeech } from '../types.ts';
+import { cachedSentences } from './cache.ts';
 import { spawnToFile } from './spawn-to-file.ts';
-import { speakSentences } from './speak-sentences.ts';
+import { type SynthesizeSentence, speakSentences } from './speak-sentences.ts';
 
 export interface EspeakOptions {
   /** An espeak-ng voice (`en`, `en-us`, …); the engine default when absent. */
@@ -17,25 +18,25 @@ export interface EspeakOptions {
 export class EspeakTts implements TextToSpeech {
   readonly name = 'espeak';
   readonly sampleRate = 22050;
-  private readonly args: string[];
-  private readonly timeoutMs: number;
+  private readonly sentence: SynthesizeSentence;
 
   constructor(opts: EspeakOptions = {}) {
-    this.args = [];
-    if (opts.voice) this.args.push('-v', opts.voice);
-    if (opts.wordsPerMinute) this.args.push('-s', String(Math.round(opts.wordsPerMinute)));
-    this.timeoutMs = opts.timeoutMs ?? 20_000;
-  }
-
-  synthesize(text: AsyncIterable<string> | string, signal: AbortSignal): AsyncIterable<AudioChunk> {
-    return speakSentences(text, signal, (sentence, stop) =>
+    const args: string[] = [];
+    if (opts.voice) args.push('-v', opts.voice);
+    if (opts.wordsPerMinute) args.push('-s', String(Math.round(opts.wordsPerMinute)));
+    const timeoutMs = opts.timeoutMs ?? 20_000;
+    this.sentence = cachedSentences(this.name, `espeak/${args.join(' ')}`, (sentence, stop) =>
       spawnToFile({
         provider: this.name,
         // `--` ends the options: text starting with `-` is spoken, not parsed.
-        argv: (wav) => ['espeak-ng', ...this.args, '-w', wav, '--', sentence],
+        argv: (wav) => ['espeak-ng', ...args, '-w', wav, '--', sentence],
         signal: stop,
-        timeoutMs: this.timeoutMs,
+        timeoutMs,
       }),
     );
+  }
+
+  synthesize(text: AsyncIterable<string> | string, signal: AbortSignal): AsyncIterable<AudioChunk> {
+    return speakSentences(text, signal, this.sentence);
   }
 }

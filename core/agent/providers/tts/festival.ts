@@ -2,8 +2,9 @@ import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import type { AudioChunk, TextToSpeech } from '../types.ts';
 import { ProviderError } from '../types.ts';
+import { cachedSentences } from './cache.ts';
 import { parseWav, tempWavPath, type WavPcm } from './spawn-to-file.ts';
-import { speakSentences } from './speak-sentences.ts';
+import { type SynthesizeSentence, speakSentences } from './speak-sentences.ts';
 
 /**
  * Festival with the `kal_diphone` voice (festvox-kallpc16k, 16 kHz): slower than flite but
@@ -233,11 +234,16 @@ export class FestivalTts implements TextToSpeech {
   readonly name = 'festival';
   readonly sampleRate = 16000;
   private readonly proc: FestivalProcess;
+  private readonly sentence: SynthesizeSentence;
 
   constructor(opts: FestivalOptions = {}) {
     const voice = opts.voice ?? 'kal_diphone';
     if (!/^[a-z0-9_]+$/i.test(voice)) throw new Error(`invalid festival voice ${voice}`);
-    this.proc = processFor(voice, opts.timeoutMs ?? 20_000);
+    const proc = processFor(voice, opts.timeoutMs ?? 20_000);
+    this.proc = proc;
+    this.sentence = cachedSentences(this.name, `festival/${voice}`, (sentence, stop) =>
+      proc.synthesize(sentence, stop),
+    );
   }
 
   warm(): Promise<void> {
@@ -245,6 +251,6 @@ export class FestivalTts implements TextToSpeech {
   }
 
   synthesize(text: AsyncIterable<string> | string, signal: AbortSignal): AsyncIterable<AudioChunk> {
-    return speakSentences(text, signal, (sentence, stop) => this.proc.synthesize(sentence, stop));
+    return speakSentences(text, signal, this.sentence);
   }
 }

@@ -128,12 +128,14 @@ describe('flite', () => {
   });
 
   it.skipIf(!installed)('abort stops the stream early and kills the running flite', async () => {
-    const long = 'This is a fairly long sentence that keeps flite busy for a little while, on purpose. ';
+    // Distinct sentences: a repeated one would come from the speech cache, with no process.
+    const long = (i: number) =>
+      `This is fairly long sentence ${i} of ${Date.now()}, keeping flite busy for a while, on purpose. `;
     const ac = new AbortController();
     const got: AudioChunk[] = [];
     let killed: number[] = [];
     const before = new Set(childrenNamed('flite').map((c) => c.pid));
-    for await (const chunk of new FliteTts().synthesize(long.repeat(6), ac.signal)) {
+    for await (const chunk of new FliteTts().synthesize([0, 1, 2, 3, 4, 5].map(long).join(''), ac.signal)) {
       got.push(chunk);
       // The next sentence is already being made while this one plays.
       await until(() => childrenNamed('flite').some((c) => !before.has(c.pid)));
@@ -149,10 +151,14 @@ describe('flite', () => {
   });
 
   it.skipIf(!installed)('a consumer that stops iterating leaves no flite running', async () => {
-    const long = 'Another long sentence, to be sure that synthesis is still running when we leave. ';
+    const long = (i: number) =>
+      `Another long sentence, number ${i} of ${Date.now()}, so that synthesis still runs when we leave. `;
     const before = new Set(childrenNamed('flite').map((c) => c.pid));
     let seen: number[] = [];
-    for await (const _chunk of new FliteTts().synthesize(long.repeat(4), new AbortController().signal)) {
+    for await (const _chunk of new FliteTts().synthesize(
+      [0, 1, 2, 3].map(long).join(''),
+      new AbortController().signal,
+    )) {
       await until(() => childrenNamed('flite').some((c) => !before.has(c.pid)));
       seen = childrenNamed('flite')
         .map((c) => c.pid)
