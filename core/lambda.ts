@@ -66,12 +66,14 @@ const FORWARDER_SECRET_SHAPE = /^\S{16,256}$/;
 
 /**
  * Request headers the core needs: the providers' signature headers (X-Twilio-Signature,
- * Jambonz-Signature, Telnyx's Ed25519 pair), Basic auth Jambonz may put on webhooks, the body's
- * content type, and Twilio's idempotency token for de-duplicating retries.
+ * Jambonz-Signature, Telnyx's Ed25519 pair), the body's content type, Twilio's idempotency token
+ * for de-duplicating retries, and TELEPHONY_SHARED_SECRET as the core takes it: the Basic auth
+ * Twilio (from credentials in its URL) and Jambonz put on webhooks, or `X-Telephony-Secret`.
  */
 const FORWARDED_HEADERS = [
   'content-type',
   'authorization',
+  'x-telephony-secret',
   'user-agent',
   'x-twilio-signature',
   'i-twilio-idempotency-token',

@@ -357,10 +357,10 @@ export const settings = {
     secret: true,
   }),
   TELEPHONY_SHARED_SECRET: text({
-    scope: 'core',
-    doc: "When set, every `/telephony/*` HTTP request (webhooks, status callbacks, the capacity report; media streams keep their signed tokens) must also carry this token, as header `X-Telephony-Secret` or as the password of Basic auth (checked in constant time, on top of provider signatures; 401 otherwise). Outbound Jambonz calls send it as their hooks' Basic auth. Unset: not required.",
-    pattern: /^\S{16,256}$/,
-    patternText: '16-256 characters without spaces',
+    scope: 'all',
+    doc: "When set, every `/telephony/*` HTTP request (webhooks, status callbacks, the capacity report; media streams keep their signed tokens) must also carry this token, as header `X-Telephony-Secret` or as the password of Basic auth (checked in constant time, on top of provider signatures; 401 with a Basic challenge otherwise). Exception: Telnyx webhooks, which cannot carry it, pass on their Ed25519 signature alone while `TELEPHONY_VERIFY_SIGNATURES` is on. Outbound calls carry it: control gives Twilio `Url` and `StatusCallback` as `https://sipai:<secret>@…` (Twilio answers the challenge with Basic auth; its signature verifies with or without the credentials in the URL) and Jambonz call and status hooks with it as their Basic auth, as core does with a Jambonz transfer's hook. URLs set by hand in Twilio or Jambonz need the same (docs/providers.md). Letters, digits and `-._~` only, as it rides in URLs. Unset: not required.",
+    pattern: /^[A-Za-z0-9._~-]{16,256}$/,
+    patternText: '16-256 characters, each a letter, digit or one of -._~ (it rides in provider URLs)',
     secret: true,
   }),
   TELEPHONY_ENDED_CALL_TTL_SEC: int({

@@ -140,9 +140,16 @@ export class JambonzRestClient {
     }
   }
 
-  /** Moves a live call to new instructions (transfer): Jambonz fetches verbs from `hookUrl`. */
-  async redirect(callSid: string, hookUrl: string): Promise<void> {
-    await this.updateCall(callSid, { call_hook: { url: hookUrl, method: 'POST' } });
+  /**
+   * Moves a live call to new instructions (transfer): Jambonz fetches verbs from `hookUrl`, with
+   * `hookAuth` as its Basic auth when given (TELEPHONY_SHARED_SECRET).
+   */
+  async redirect(
+    callSid: string,
+    hookUrl: string,
+    hookAuth?: { username: string; password: string },
+  ): Promise<void> {
+    await this.updateCall(callSid, { call_hook: { url: hookUrl, method: 'POST', ...hookAuth } });
   }
 
   private callsPath(): string {

@@ -15,6 +15,7 @@ import { verifyToken } from '../auth/tokens.ts';
 import type { Config } from '../config/index.ts';
 import type { Logger } from '../observability/log.ts';
 import type { CallSession, EndReason } from '../session/call-session.ts';
+import { hookAuthOf } from './hook-auth.ts';
 import { JambonzRestClient } from './jambonz-rest.ts';
 import { ProviderError } from './provider-error.ts';
 import { TelnyxRestClient } from './telnyx-rest.ts';
@@ -27,18 +28,22 @@ import {
   type TransferTarget,
 } from './webhooks/jambonz-transfer.ts';
 
-/** The settings transfers and hang-ups read. */
-export type TransferConfig = Pick<
-  Config,
-  | 'TWILIO_ACCOUNT_SID'
-  | 'TWILIO_AUTH_TOKEN'
-  | 'TWILIO_API_BASE_URL'
-  | 'JAMBONZ_ACCOUNT_SID'
-  | 'JAMBONZ_API_KEY'
-  | 'JAMBONZ_API_BASE_URL'
-  | 'TELNYX_API_KEY'
-  | 'TELNYX_API_BASE_URL'
->;
+/**
+ * The settings transfers and hang-ups read. With TELEPHONY_SHARED_SECRET, the hook a Jambonz
+ * transfer names carries it as Basic auth (core refuses /telephony/* requests without it).
+ */
+export type TransferConfig = Partial<Pick<Config, 'TELEPHONY_SHARED_SECRET'>> &
+  Pick<
+    Config,
+    | 'TWILIO_ACCOUNT_SID'
+    | 'TWILIO_AUTH_TOKEN'
+    | 'TWILIO_API_BASE_URL'
+    | 'JAMBONZ_ACCOUNT_SID'
+    | 'JAMBONZ_API_KEY'
+    | 'JAMBONZ_API_BASE_URL'
+    | 'TELNYX_API_KEY'
+    | 'TELNYX_API_BASE_URL'
+  >;
 
 /**
  * What transfer and hang-up need of a session. `providerCallId` is the provider's own id of the
@@ -86,6 +91,7 @@ export function createTransfer(
   const jambonz = jambonzClient(config);
   const telnyx = telnyxClient(config);
   const base = publicBaseUrl.replace(/\/+$/, '');
+  const hookAuth = hookAuthOf(config.TELEPHONY_SHARED_SECRET);
 
   return async (session, to) => {
     if (session.protocol === 'native') {
@@ -115,7 +121,11 @@ export function createTransfer(
           callSid,
           to,
         });
-        await client.redirect(callSid, `${base}${JAMBONZ_TRANSFER_PATH}?token=${encodeURIComponent(token)}`);
+        await client.redirect(
+          callSid,
+          `${base}${JAMBONZ_TRANSFER_PATH}?token=${encodeURIComponent(token)}`,
+          hookAuth,
+        );
         break;
       }
       case 'telnyx': {

@@ -2,6 +2,7 @@ import { CallCapacity } from '../../../core/capacity/index.ts';
 import type { Config } from '../../../core/config/index.ts';
 import type { Store } from '../../../core/store/index.ts';
 import {
+  hookAuthOf,
   JambonzRestClient,
   type JambonzSpeechDefaults,
   jambonzDialer,
@@ -9,8 +10,10 @@ import {
   type OutboundCall,
   type OutboundDialer,
   originateCall,
+  ProviderError,
   TwilioRestClient,
   twilioDialer,
+  withUrlCredentials,
 } from '../../../core/telephony/index.ts';
 import { ApiError } from '../../errors.ts';
 
@@ -48,7 +51,8 @@ export interface PlaceCall {
  * `originateCall` (leases first, provider second, leases back on refusal). The webhooks the
  * provider calls belong to core (`${PUBLIC_BASE_URL}/telephony/…`) and carry our call id, so
  * core admits the call under the leases taken here and releases them on the status callback:
- * Jambonz through the call's `tag` (echoed as `customerData`), Twilio in the signed URLs.
+ * Jambonz through the call's `tag` (echoed as `customerData`), Twilio in the signed URLs. With
+ * TELEPHONY_SHARED_SECRET set, those webhooks carry it as Basic auth (core/telephony/hook-auth.ts).
  */
 export class OutboundDialing {
   readonly capacity: CallCapacity;
@@ -120,7 +124,10 @@ export class OutboundDialing {
   private dialer(provider: OutboundProvider): OutboundDialer {
     let dialer = this.dialers.get(provider);
     if (!dialer) {
-      dialer = provider === 'jambonz' ? this.jambonz() : this.twilio();
+      dialer = hidingSecret(
+        provider === 'jambonz' ? this.jambonz() : this.twilio(),
+        this.config.TELEPHONY_SHARED_SECRET,
+      );
       this.dialers.set(provider, dialer);
     }
     return dialer;
@@ -128,6 +135,7 @@ export class OutboundDialing {
 
   private jambonz(): OutboundDialer {
     const c = this.config;
+    const hookAuth = hookAuthOf(c.TELEPHONY_SHARED_SECRET);
     const client = new JambonzRestClient({
       baseUrl: c.JAMBONZ_API_BASE_URL!,
       accountSid: c.JAMBONZ_ACCOUNT_SID!,
@@ -140,9 +148,7 @@ export class OutboundDialing {
       speech: JAMBONZ_SPEECH_DEFAULTS,
       ...(c.JAMBONZ_APPLICATION_SID ? { applicationSid: c.JAMBONZ_APPLICATION_SID } : {}),
       // Core requires it on every /telephony/* request: Jambonz sends it as Basic auth.
-      ...(c.TELEPHONY_SHARED_SECRET
-        ? { hookAuth: { username: 'sipai', password: c.TELEPHONY_SHARED_SECRET } }
-        : {}),
+      ...(hookAuth ? { hookAuth } : {}),
     });
   }
 
@@ -154,7 +160,9 @@ export class OutboundDialing {
       // While rotating, the setting lists several tokens: the first is the current one.
       authToken: c.TWILIO_AUTH_TOKEN!.split(',')[0]!.trim(),
     });
-    const base = c.PUBLIC_BASE_URL;
+    // Core requires TELEPHONY_SHARED_SECRET on every /telephony/* request, and Twilio cannot add
+    // a header: credentials in the URL make it answer core's 401 challenge with Basic auth.
+    const base = withUrlCredentials(c.PUBLIC_BASE_URL, hookAuthOf(c.TELEPHONY_SHARED_SECRET));
     return twilioDialer(client, {
       instructions: (call) => ({ url: `${base}/telephony/twilio/voice?${callQuery(call)}` }),
       statusCallback: (call) => `${base}/telephony/twilio/status?${callQuery(call)}`,
@@ -168,4 +176,30 @@ function callQuery(call: OutboundCall): string {
   const q = new URLSearchParams({ callId: call.callId, agentId: call.agentId });
   if (call.campaignId !== undefined) q.set('campaignId', call.campaignId);
   return q.toString();
+}
+
+/**
+ * The dialer, except that a provider error quoting what we sent (Twilio's messages can quote the
+ * `Url`, which carries TELEPHONY_SHARED_SECRET) names `***` in place of the secret: the message
+ * reaches API answers, logs and the call's end reason.
+ */
+function hidingSecret(dialer: OutboundDialer, secret: string | undefined): OutboundDialer {
+  if (!secret) return dialer;
+  return {
+    provider: dialer.provider,
+    dial: (call) =>
+      dialer.dial(call).catch((err: unknown) => {
+        if (!(err instanceof ProviderError) || !err.message.includes(secret)) throw err;
+        throw new ProviderError({
+          provider: err.provider,
+          kind: err.kind,
+          status: err.status,
+          code: err.code,
+          moreInfo: err.moreInfo,
+          retryAfterMs: err.retryAfterMs,
+          retryable: err.retryable,
+          message: err.message.replaceAll(secret, '***'),
+        });
+      }),
+  };
 }

@@ -1,5 +1,6 @@
 import type { Logger } from '../../observability/log.ts';
 import { StoreUnavailableError } from '../../store/redis-store.ts';
+import { basicCredentials, withUrlCredentials } from '../hook-auth.ts';
 import { verifyTwilioRequest } from '../signatures/twilio.ts';
 import type { CallAdmission } from './admission.ts';
 import {
@@ -47,6 +48,8 @@ const MAX_IDEMPOTENCY_TOKEN_LENGTH = 256;
  * or a call that already ended (a replayed webhook), gets `<Reject reason="busy"/>`, never an
  * error. Calls we placed carry `callId`, `agentId` and `campaignId` in the URL Twilio signs:
  * they are read from the URL the signature verified against, never from an unsigned one.
+ * A URL given to Twilio with credentials in it gets Basic auth on its requests (see
+ * `../hook-auth.ts`); the signature then verifies against that URL with or without them.
  * Source: Twilio TwiML `<Stream>` and `<Reject>` docs, and "Webhooks security".
  */
 export class TwilioWebhooks {
@@ -67,7 +70,19 @@ export class TwilioWebhooks {
     // Signatures off (development only): nothing is authenticated, the query included.
     if (!this.opts.verify) return { params, signedQuery: url.searchParams };
     const signature = req.headers.get('x-twilio-signature');
-    const candidates = signedUrlCandidates(req, url, this.opts.publicBaseUrl, this.opts.forwarderSecret);
+    // A URL configured with credentials (`https://user:pass@host/...`, how Twilio carries
+    // TELEPHONY_SHARED_SECRET) reaches us as Basic auth. Twilio's security notes have said the
+    // credentials are dropped before signing; its helper libraries (twilio-node, twilio-php)
+    // sign the URL with them. Both forms are tried, each with and without the default port.
+    const credentials = basicCredentials(req) ?? undefined;
+    const candidates = signedUrlCandidates(
+      req,
+      url,
+      this.opts.publicBaseUrl,
+      this.opts.forwarderSecret,
+    ).flatMap((candidate) =>
+      credentials ? [candidate, withUrlCredentials(candidate, credentials)] : [candidate],
+    );
     const signed = candidates.find(
       (candidate) =>
         verifyTwilioRequest({

@@ -181,7 +181,7 @@ function validateCreate(form: URLSearchParams): { code: number; message: string 
   }
   for (const name of ['Url', 'StatusCallback']) {
     const value = form.get(name);
-    if (value !== null && !/^https?:\/\/[^/_]+/.test(value)) {
+    if (value !== null && !isCallbackUrl(value)) {
       return { code: 21200, message: `${name} must be an absolute URL with a valid hostname` };
     }
   }
@@ -200,4 +200,15 @@ function validateCreate(form: URLSearchParams): { code: number; message: string 
   if (timeout !== null && !/^\d+$/.test(timeout))
     return { code: 21200, message: `Invalid Timeout: ${timeout}` };
   return null;
+}
+
+/** An absolute http(s) URL whose host name is valid (credentials before it are allowed). */
+function isCallbackUrl(value: string): boolean {
+  if (!/^https?:\/\//.test(value)) return false;
+  try {
+    const { hostname } = new URL(value);
+    return hostname !== '' && !hostname.includes('_');
+  } catch {
+    return false;
+  }
 }
