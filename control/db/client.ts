@@ -1,4 +1,7 @@
-import postgres, { type ISql, type Sql } from 'postgres';
+import type { ISql, Sql } from 'postgres';
+// The `postgres` driver with its handling of cut connections fixed (driver/CHANGES.md); the
+// npm package supplies the types.
+import postgres from './driver/index.js';
 
 export type { Sql } from 'postgres';
 

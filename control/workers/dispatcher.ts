@@ -9,6 +9,8 @@ import {
   claimDue,
   type DeliveryPolicy,
   failExhausted,
+  measureOutbox,
+  type OutboxLag,
 } from '../modules/webhooks/delivery.ts';
 import { Backoff, Stopper } from './loop.ts';
 
@@ -27,6 +29,13 @@ export const webhookOutboxLagSeconds = new Gauge({
   registers: [registry],
 });
 
+/** Deliveries in the outbox not yet delivered or failed (due now or waiting to retry). */
+export const webhookOutboxPending = new Gauge({
+  name: 'sipai_webhook_outbox_pending',
+  help: 'Webhook deliveries pending in the outbox (due now or waiting to retry), of enabled endpoints.',
+  registers: [registry],
+});
+
 export interface DispatcherOptions {
   /** Requests in flight at once. Default 16. */
   concurrency?: number;
@@ -37,7 +46,7 @@ export interface DispatcherOptions {
    * (it died mid-request). Default the request timeout plus 30 s.
    */
   leaseMs?: number;
-  /** How often the outbox lag is measured and spent deliveries are failed. Default 5 s. */
+  /** How often the outbox lag is measured (the gauges) and spent deliveries are failed. Default 5 s. */
   lagEveryMs?: number;
   /** Backoff after a failed poll (Postgres down). Default 100 ms doubling to 5 s. */
   retryMinMs?: number;
@@ -54,19 +63,30 @@ export interface DispatcherOptions {
  * timeouts, 408, 429, 5xx; `Retry-After` honoured), or failed once the attempts are spent or
  * the receiver refused it. Deliveries are at least once: a dispatcher that dies mid-request
  * leaves its rows leased, and the next one sends them again with the same `webhook-id`.
- * A Postgres outage is retried with backoff and logged once per streak, not per poll.
+ * A Postgres outage is retried with backoff and logged once per streak, not per poll: one
+ * warning when the outbox cannot be read (or an attempt's outcome cannot be written), one line
+ * when it can again, with how many polls and records failed meanwhile.
  */
 export class Dispatcher {
   private readonly opts: Required<Omit<DispatcherOptions, 'random'>> & { random?: () => number };
   private stopper = new Stopper();
   private loop: Promise<void> | null = null;
   private readonly inFlight = new Set<Promise<void>>();
-  private failing = false;
+  /** The current streak of failures (Postgres out of reach), or null while all is well. */
+  private streak: { polls: number; unrecorded: number } | null = null;
   private lastLagAt = 0;
   /** Attempts this dispatcher made, by outcome. */
   readonly counts: Record<AttemptOutcome, number> = { delivered: 0, retrying: 0, failed: 0 };
+  /** Polls that failed (the outbox out of reach), and attempts whose outcome could not be written. */
+  failedPolls = 0;
+  unrecordedAttempts = 0;
+  /** The outbox as last measured (every `lagEveryMs`). */
+  outbox: OutboxLag = { pending: 0, due: 0, lagMs: 0 };
+
   /** The outbox lag last measured, in ms. */
-  lagMs = 0;
+  get lagMs(): number {
+    return this.outbox.lagMs;
+  }
 
   constructor(
     private readonly deps: { sql: Sql; log: Logger },
@@ -121,21 +141,13 @@ export class Dispatcher {
           maxAttempts: this.policy.maxAttempts,
           nowMs: this.opts.now(),
         });
-        if (this.failing) {
-          this.failing = false;
-          this.deps.log.info({}, 'webhook dispatcher reaches the outbox again');
-        }
+        this.endStreak();
         backoff.reset();
       } catch (err) {
         if (this.stopper.stopped) break;
         const delayMs = backoff.next();
-        if (!this.failing) {
-          this.failing = true;
-          this.deps.log.warn(
-            { err: (err as Error).message, retryInMs: delayMs },
-            'webhook dispatcher cannot read the outbox, retrying',
-          );
-        }
+        this.failedPolls++;
+        this.failure(err, 'poll', { retryInMs: delayMs });
         await this.stopper.sleep(delayMs);
         continue;
       }
@@ -165,8 +177,36 @@ export class Dispatcher {
     } catch (err) {
       // The outcome could not be written (Postgres went away): the lease lapses and the
       // delivery is attempted again, with the same webhook-id.
-      this.deps.log.warn({ deliveryId: d.id, err: (err as Error).message }, 'webhook attempt not recorded');
+      this.unrecordedAttempts++;
+      this.failure(err, 'record', { deliveryId: d.id });
     }
+  }
+
+  /** Counts a failure; only the first of a streak is logged. */
+  private failure(err: unknown, kind: 'poll' | 'record', fields: Record<string, unknown>): void {
+    if (this.streak) {
+      if (kind === 'poll') this.streak.polls++;
+      else this.streak.unrecorded++;
+      return;
+    }
+    this.streak = { polls: kind === 'poll' ? 1 : 0, unrecorded: kind === 'record' ? 1 : 0 };
+    this.deps.log.warn(
+      { err: (err as Error).message, ...fields },
+      kind === 'poll'
+        ? 'webhook dispatcher cannot read the outbox, retrying'
+        : 'webhook attempt not recorded, it will be attempted again',
+    );
+  }
+
+  /** The outbox answered: a streak of failures, if any, ends with one line. */
+  private endStreak(): void {
+    if (!this.streak) return;
+    const { polls, unrecorded } = this.streak;
+    this.streak = null;
+    this.deps.log.info(
+      { failedPolls: polls, unrecordedAttempts: unrecorded },
+      'webhook dispatcher reaches the outbox again',
+    );
   }
 
   /**
@@ -178,11 +218,8 @@ export class Dispatcher {
     if (now - this.lastLagAt < this.opts.lagEveryMs) return;
     this.lastLagAt = now;
     await failExhausted(this.deps.sql, { maxAttempts: this.policy.maxAttempts, nowMs: now });
-    const [row] = await this.deps.sql<{ oldest: Date | null }[]>`
-      select min(d.next_attempt_at) as oldest from webhook_deliveries d
-      join webhook_endpoints e on e.id = d.endpoint_id
-      where d.status = 'pending' and d.next_attempt_at <= ${new Date(now)} and e.enabled`;
-    this.lagMs = row?.oldest ? Math.max(0, now - row.oldest.getTime()) : 0;
-    webhookOutboxLagSeconds.set(this.lagMs / 1000);
+    this.outbox = await measureOutbox(this.deps.sql, now);
+    webhookOutboxLagSeconds.set(this.outbox.lagMs / 1000);
+    webhookOutboxPending.set(this.outbox.pending);
   }
 }

@@ -108,6 +108,32 @@ export async function failExhausted(sql: Sql, opts: { maxAttempts: number; nowMs
   return rows.length;
 }
 
+/** How far the outbox is behind, as `/v1/health` and the dispatcher's gauges report it. */
+export interface OutboxLag {
+  /** Deliveries not yet delivered or failed, of enabled endpoints (due now or waiting to retry). */
+  pending: number;
+  /** Of those, the ones due now: no dispatcher has them, no retry delay holds them back. */
+  due: number;
+  /** Age of the oldest due delivery (how long it has been due), ms; 0 when none is due. */
+  lagMs: number;
+}
+
+/** Measures the outbox at `nowMs`: one query over the pending deliveries' partial index. */
+export async function measureOutbox(db: Queryable, nowMs: number): Promise<OutboxLag> {
+  const now = new Date(nowMs);
+  const [row] = await db<{ pending: number; due: number; oldest: Date | null }[]>`
+    select count(*)::int as pending,
+           (count(*) filter (where d.next_attempt_at <= ${now}))::int as due,
+           min(d.next_attempt_at) filter (where d.next_attempt_at <= ${now}) as oldest
+    from webhook_deliveries d join webhook_endpoints e on e.id = d.endpoint_id
+    where d.status = 'pending' and e.enabled`;
+  return {
+    pending: row?.pending ?? 0,
+    due: row?.due ?? 0,
+    lagMs: row?.oldest ? Math.max(0, nowMs - row.oldest.getTime()) : 0,
+  };
+}
+
 /** The secrets that sign a request now: the current one, and the previous one while it overlaps. */
 export function signingSecrets(
   d: Pick<ClaimedDelivery, 'secret' | 'previous_secret' | 'previous_secret_expires_at'>,
