@@ -6,7 +6,7 @@ const TIME_CHARS = 10;
 const RANDOM_CHARS = 16;
 
 /** The id prefixes the API hands out, one per resource. */
-export type IdPrefix = 'acc' | 'key' | 'agt' | 'num' | 'cal' | 'cmp' | 'whk';
+export type IdPrefix = 'acc' | 'key' | 'agt' | 'num' | 'cal' | 'cmp' | 'whk' | 'trg';
 
 let lastMs = -1;
 const lastRandom = new Uint8Array(RANDOM_CHARS);

@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from '../../core/observability/index.ts';
 import { keys, type Store } from '../../core/store/index.ts';
-import type { Sql } from '../db/index.ts';
+import type { Queryable, Sql } from '../db/index.ts';
 import { newId } from '../ids.ts';
 import {
   DEFAULT_RING_TIMEOUT_SEC,
@@ -11,6 +11,7 @@ import {
   refusalReason,
 } from '../modules/calls/index.ts';
 import { type CampaignRow, type ContactRow, inWindow } from '../modules/campaigns/index.ts';
+import { enqueueAccountEvent } from '../modules/webhooks/outbox.ts';
 import { Backoff, Stopper } from './loop.ts';
 
 export interface CampaignRunnerOptions {
@@ -136,12 +137,17 @@ export class CampaignRunner {
       update campaign_contacts set status = 'unknown', last_outcome = 'no_outcome', updated_at = now()
       where status = 'dialing' and dial_confirmed
         and claimed_at < now() - ${this.opts.outcomeTimeoutMs}::float8 * interval '1 millisecond'`;
-    const finished = await sql<{ id: string }[]>`
-      update campaigns k set status = 'completed', ended_at = now(), updated_at = now()
-      where k.status = 'running' and not exists (
-        select 1 from campaign_contacts c
-        where c.campaign_id = k.id and c.status in ('pending', 'retrying', 'dialing'))
-      returning k.id`;
+    // Each campaign completed and its `campaign.completed` event commit together.
+    const finished = await sql.begin(async (tx) => {
+      const rows = await tx<{ id: string; account_id: string; name: string; ended_at: Date }[]>`
+        update campaigns k set status = 'completed', ended_at = now(), updated_at = now()
+        where k.status = 'running' and not exists (
+          select 1 from campaign_contacts c
+          where c.campaign_id = k.id and c.status in ('pending', 'retrying', 'dialing'))
+        returning k.id, k.account_id, k.name, k.ended_at`;
+      for (const row of rows) await completedEvent(tx, row);
+      return rows;
+    });
     for (const { id } of finished) this.deps.log.info({ campaignId: id }, 'campaign completed');
     const rows = await sql<(CampaignRow & { agent_max: number | null })[]>`
       select k.*, (a.config->>'maxConcurrentCalls')::int as agent_max
@@ -328,4 +334,29 @@ export class CampaignRunner {
       where campaign_id = ${contact.campaign_id} and seq = ${contact.seq} and call_id = ${callId}
         and status = 'dialing'`;
   }
+}
+
+/**
+ * Writes `campaign.completed` for a campaign just marked completed, with its contacts' final
+ * counts. The id derives from the campaign (it completes once), so writing it twice adds nothing.
+ */
+async function completedEvent(
+  tx: Queryable,
+  campaign: { id: string; account_id: string; name: string; ended_at: Date },
+): Promise<void> {
+  const counts = await tx<{ status: string; n: number }[]>`
+    select status, count(*)::int as n from campaign_contacts
+    where campaign_id = ${campaign.id} group by status`;
+  const contacts: Record<string, number> = { total: 0, completed: 0, failed: 0, unknown: 0, canceled: 0 };
+  for (const { status, n } of counts) {
+    contacts[status] = (contacts[status] ?? 0) + n;
+    contacts.total! += n;
+  }
+  await enqueueAccountEvent(tx, {
+    id: `evt_${createHash('sha256').update(`campaign.completed:${campaign.id}`).digest('hex').slice(0, 32)}`,
+    accountId: campaign.account_id,
+    type: 'campaign.completed',
+    at: campaign.ended_at,
+    data: { campaignId: campaign.id, name: campaign.name, contacts },
+  });
 }

@@ -5,7 +5,7 @@ import { safeEqualStrings } from './constant-time.ts';
  * The Standard Webhooks signing scheme (standardwebhooks.com): `webhook-id`,
  * `webhook-timestamp` (Unix seconds) and `webhook-signature: v1,<base64 HMAC-SHA256>` over
  * `id.timestamp.body`, keyed by the secret's bytes (`whsec_` + base64). Customers verify with
- * the scheme's libraries in any language. Used for agent tool calls and customer webhooks.
+ * the scheme's libraries in any language. Used for agent tool calls, customer webhooks and inbound triggers.
  */
 
 /** The HMAC key of a secret: `whsec_<base64>` decodes to bytes; anything else is taken as UTF-8. */
@@ -33,6 +33,39 @@ export function signHeaders(
   };
 }
 
+/** Why {@link checkSignature} refused a request. */
+export type SignatureRejection = 'missing' | 'stale' | 'invalid';
+
+export type SignatureCheck =
+  | { ok: true; id: string; timestampSec: number }
+  | { ok: false; reason: SignatureRejection };
+
+/**
+ * Checks a signed request: `missing` when a header is absent or malformed, `stale` when the
+ * timestamp is more than `toleranceSec` away from now (either way), `invalid` when no `v1,`
+ * signature of the header matches one made with any of `secrets` (several while one rotates).
+ */
+export function checkSignature(
+  secrets: readonly string[],
+  headers: { get(name: string): string | null },
+  body: string,
+  opts: { toleranceSec?: number; nowSec?: number } = {},
+): SignatureCheck {
+  const id = headers.get('webhook-id');
+  const rawTs = headers.get('webhook-timestamp');
+  const given = headers.get('webhook-signature');
+  const ts = Number(rawTs);
+  if (!id || !rawTs || !/^\d{1,12}$/.test(rawTs) || !given) return { ok: false, reason: 'missing' };
+  const now = opts.nowSec ?? Math.floor(Date.now() / 1000);
+  if (Math.abs(now - ts) > (opts.toleranceSec ?? 300)) return { ok: false, reason: 'stale' };
+  const offered = given.split(' ');
+  for (const secret of secrets) {
+    const expected = signatureOf(secret, id, ts, body);
+    if (offered.some((s) => safeEqualStrings(s, expected))) return { ok: true, id, timestampSec: ts };
+  }
+  return { ok: false, reason: 'invalid' };
+}
+
 /**
  * Whether `headers` sign `body` with `secret` (any of the space-separated `v1,` signatures),
  * with the timestamp within `toleranceSec` of now.
@@ -43,12 +76,5 @@ export function verifySignature(
   body: string,
   opts: { toleranceSec?: number; nowSec?: number } = {},
 ): boolean {
-  const id = headers.get('webhook-id');
-  const ts = Number(headers.get('webhook-timestamp'));
-  const given = headers.get('webhook-signature');
-  if (!id || !Number.isInteger(ts) || !given) return false;
-  const now = opts.nowSec ?? Math.floor(Date.now() / 1000);
-  if (Math.abs(now - ts) > (opts.toleranceSec ?? 300)) return false;
-  const expected = signatureOf(secret, id, ts, body);
-  return given.split(' ').some((s) => safeEqualStrings(s, expected));
+  return checkSignature([secret], headers, body, opts).ok;
 }

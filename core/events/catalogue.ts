@@ -141,23 +141,50 @@ export const EVENT_TYPES = define({
   },
   'agent.created': {
     scope: 'account',
-    description: 'An agent was created.',
-    data: T.Object({ agentId: T.String(), name: T.Optional(T.String()) }),
+    description: 'An agent was created (through the API; written with the agent, in one transaction).',
+    data: T.Object({
+      agentId: T.String(),
+      name: T.Optional(T.String()),
+      version: T.Optional(T.Integer({ description: 'Its first version: 1.' })),
+    }),
   },
   'agent.updated': {
     scope: 'account',
     description: 'An agent’s configuration changed (a new version).',
-    data: T.Object({ agentId: T.String(), version: T.Optional(T.Integer()) }),
+    data: T.Object({
+      agentId: T.String(),
+      name: T.Optional(T.String()),
+      version: T.Optional(T.Integer({ description: 'The new version.' })),
+    }),
   },
   'agent.deleted': {
     scope: 'account',
     description: 'An agent was deleted.',
-    data: T.Object({ agentId: T.String() }),
+    data: T.Object({ agentId: T.String(), name: T.Optional(T.String()) }),
   },
   'campaign.completed': {
     scope: 'account',
-    description: 'Every contact of a campaign has a final outcome.',
-    data: T.Object({ campaignId: T.String() }, { additionalProperties: true }),
+    description:
+      'Every contact of a campaign has a final outcome: the campaign runner marked it `completed` (a canceled campaign sends none).',
+    data: T.Object(
+      {
+        campaignId: T.String(),
+        name: T.Optional(T.String()),
+        contacts: T.Optional(
+          T.Object(
+            {
+              total: T.Integer({ minimum: 0 }),
+              completed: T.Integer({ minimum: 0, description: 'Answered.' }),
+              failed: T.Integer({ minimum: 0 }),
+              unknown: T.Integer({ minimum: 0, description: 'Dials whose fate was lost.' }),
+              canceled: T.Integer({ minimum: 0 }),
+            },
+            { description: 'Contacts by final state.' },
+          ),
+        ),
+      },
+      { additionalProperties: true },
+    ),
   },
   'webhook.test': {
     scope: 'account',

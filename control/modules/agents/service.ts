@@ -12,6 +12,7 @@ import { ApiError, invalidField, notFound } from '../../errors.ts';
 import { newId } from '../../ids.ts';
 import { toPage } from '../../pagination.ts';
 import { isPgError, mirror, mirrorJson } from '../../store-mirror.ts';
+import { enqueueAccountEvent, newEventId } from '../webhooks/outbox.ts';
 import type {
   Agent,
   AgentConfig,
@@ -156,7 +157,8 @@ function checkConfig(config: AgentConfig): void {
 
 /**
  * Agents: Postgres is the truth, every saved config is a new version, and each write mirrors
- * the agent into the Store (inside the transaction, so a Store failure saves nothing).
+ * the agent into the Store (inside the transaction, so a Store failure saves nothing). Each
+ * change writes its `agent.*` event to the webhook outbox in the same transaction.
  */
 export class AgentService {
   constructor(
@@ -193,6 +195,12 @@ export class AgentService {
         insert into agent_versions (agent_id, version, account_id, config)
         values (${id}, 1, ${accountId}, ${tx.json(asJson(config))})`;
       const agent = toStored(row);
+      await enqueueAccountEvent(tx, {
+        id: newEventId(),
+        accountId,
+        type: 'agent.created',
+        data: { agentId: id, name: agent.name, version: agent.version },
+      });
       await mirrorJson(this.store, keys.agent(id), agentStoreRecord(agent, accountId));
       return this.present(agent, accountId);
     });
@@ -248,6 +256,12 @@ export class AgentService {
         insert into agent_versions (agent_id, version, account_id, config)
         values (${id}, ${row.version}, ${accountId}, ${tx.json(asJson(config))})`;
       const agent = toStored(row);
+      await enqueueAccountEvent(tx, {
+        id: newEventId(),
+        accountId,
+        type: 'agent.updated',
+        data: { agentId: id, name: agent.name, version: agent.version },
+      });
       await mirrorJson(this.store, keys.agent(id), agentStoreRecord(agent, accountId));
       return this.present(agent, accountId);
     });
@@ -257,9 +271,15 @@ export class AgentService {
   async delete(accountId: string, id: string): Promise<{ id: string; deleted: true }> {
     try {
       return await this.sql.begin(async (tx) => {
-        const [row] = await tx<{ id: string }[]>`
-          delete from agents where id = ${id} and account_id = ${accountId} returning id`;
+        const [row] = await tx<{ id: string; name: string }[]>`
+          delete from agents where id = ${id} and account_id = ${accountId} returning id, name`;
         if (!row) throw notFound('agent', id);
+        await enqueueAccountEvent(tx, {
+          id: newEventId(),
+          accountId,
+          type: 'agent.deleted',
+          data: { agentId: id, name: row.name },
+        });
         await mirror(() => this.store.del(keys.agent(id)));
         return { id, deleted: true as const };
       });

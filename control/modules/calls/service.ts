@@ -138,6 +138,9 @@ export function refusalReason(result: Extract<OriginateResult, { code: 'provider
   return `provider_error: ${e.provider} ${e.code ?? e.status ?? e.kind}`;
 }
 
+/** How long a placed call's context (its variables) waits for its stream: ringing, answering. */
+const CALL_CONTEXT_TTL_MS = 60 * 60 * 1000;
+
 /**
  * Calls of an account: lists and details from Postgres (written by the recorder and by
  * `create`), outbound calls through core's `originateCall`, live commands over the Store.
@@ -202,9 +205,14 @@ export class CallService {
   /**
    * Places an outbound call: the agent (and campaign) must be this account's; the leases are
    * taken before the provider is asked (429 when a limit is full, nothing placed); a refusal is
-   * a 502 with the provider's own code, and the attempt is kept as a failed call.
+   * a 502 with the provider's own code, and the attempt is kept as a failed call. `variables`
+   * (an inbound trigger's) reach the agent like a campaign contact's.
    */
-  async create(accountId: string, body: CreateCallBody): Promise<Call> {
+  async create(
+    accountId: string,
+    body: CreateCallBody,
+    opts: { variables?: Record<string, string> } = {},
+  ): Promise<Call> {
     const [agent] = await this.sql<{ config: { maxConcurrentCalls?: number } }[]>`
       select config from agents where id = ${body.agentId} and account_id = ${accountId}`;
     if (!agent) throw invalidField('agentId', `no agent ${body.agentId} in this account`);
@@ -219,6 +227,14 @@ export class CallService {
     this.outbound.assertConfigured(body.provider);
     const callId = newId('cal');
     const startedAt = new Date();
+    // Variables reach the agent (greeting placeholders, prompts) through the Store, as a campaign's do.
+    if (opts.variables && Object.keys(opts.variables).length > 0) {
+      await this.store.set(
+        keys.callContext(callId),
+        JSON.stringify({ variables: opts.variables }),
+        CALL_CONTEXT_TTL_MS,
+      );
+    }
     const result = await this.outbound.place({
       callId,
       provider: body.provider,

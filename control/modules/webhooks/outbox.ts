@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import {
   EVENT_TYPES,
   EVENT_VERSION,
@@ -14,6 +14,11 @@ import { asJson, type Queryable } from '../../db/index.ts';
  * commit or vanish together. Writing the same event twice changes nothing: the event id is
  * derived from its content and deliveries are unique per endpoint and event.
  */
+
+/** A fresh event id (`evt_…`), for an event written once (inside the transaction of its change). */
+export function newEventId(): string {
+  return `evt_${randomUUID().replaceAll('-', '')}`;
+}
 
 /** The id of the delivery of `eventId` to `endpointId`: derived, so a rewrite finds the same row. */
 export function deliveryIdOf(endpointId: string, eventId: string): string {
