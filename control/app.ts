@@ -17,11 +17,13 @@ import { AccountService, accounts } from './modules/accounts/index.ts';
 import { AgentService, agents, readinessWith } from './modules/agents/index.ts';
 import { CallService, calls, DEFAULT_RING_TIMEOUT_SEC, OutboundDialing } from './modules/calls/index.ts';
 import { CampaignService, campaigns } from './modules/campaigns/index.ts';
+import { ConsoleSite, isConsolePath } from './modules/console/index.ts';
 import { docs } from './modules/docs/index.ts';
 import { health } from './modules/health/index.ts';
 import { KeyService, keys } from './modules/keys/index.ts';
 import { NumberService, numbers } from './modules/numbers/index.ts';
 import { RealtimeService, realtime } from './modules/realtime/index.ts';
+import { inboundTriggers, TriggerService, triggers } from './modules/triggers/index.ts';
 import { type DeliveryPolicy, WebhookService, webhooks } from './modules/webhooks/index.ts';
 import type { ControlState } from './state.ts';
 import { CampaignRunner, type CampaignRunnerOptions } from './workers/campaign-runner.ts';
@@ -49,7 +51,10 @@ export interface ControlOptions {
   };
   /** Overrides of the webhook delivery rules the config sets (tests: short retries, a resolver). */
   webhookPolicy?: Partial<DeliveryPolicy>;
-  /** The clock of the request limits (per key, failed authentications per address); tests move it. */
+  /**
+   * The clock of the request limits (per key, failed authentications per address) and of inbound
+   * triggers' signature timestamps; tests move it.
+   */
   now?: () => number;
 }
 
@@ -64,6 +69,7 @@ export interface ControlServices {
   calls: CallService;
   campaigns: CampaignService;
   webhooks: WebhookService;
+  triggers: TriggerService;
   rateLimiter: FixedWindowRateLimiter;
   failedAuth: FailedAuthLimiter;
 }
@@ -109,6 +115,8 @@ export function createServices(
 ): ControlServices {
   const agentService = new AgentService(state.sql, state.store, readinessWith(providerEnvOf(state.config)));
   const outbound = new OutboundDialing(state.config, state.store);
+  const callService = new CallService(state.sql, state.store, outbound);
+  const campaignService = new CampaignService(state.sql, outbound);
   return {
     accounts: new AccountService(state.sql),
     keys: new KeyService(state.sql),
@@ -119,9 +127,17 @@ export function createServices(
       publicBaseUrl: state.config.PUBLIC_BASE_URL ?? `http://localhost:${state.config.PORT}`,
     }),
     outbound,
-    calls: new CallService(state.sql, state.store, outbound),
-    campaigns: new CampaignService(state.sql, outbound),
+    calls: callService,
+    campaigns: campaignService,
     webhooks: new WebhookService(state.sql, webhookPolicy, state.log.child({ module: 'webhooks' })),
+    triggers: new TriggerService(state.sql, {
+      calls: callService,
+      campaigns: campaignService,
+      outbound,
+      log: state.log.child({ module: 'triggers' }),
+      publicBaseUrl: state.config.PUBLIC_BASE_URL ?? `http://localhost:${state.config.PORT}`,
+      now,
+    }),
     rateLimiter: new FixedWindowRateLimiter(state.store, state.config.API_RATE_LIMIT_PER_MIN, 60_000, now),
     failedAuth: new FailedAuthLimiter(FAILED_AUTH_LIMIT_PER_MIN, 60_000, now),
   };
@@ -154,9 +170,20 @@ export function buildApi(state: ControlState, services: ControlServices = create
     .use(calls(auth, services.calls))
     .use(campaigns(auth, services.campaigns))
     .use(realtime(auth, services.realtime))
-    .use(webhooks(auth, services.webhooks));
+    .use(webhooks(auth, services.webhooks))
+    .use(triggers(auth, services.triggers));
   routes.load(api.routes, API_PREFIX, BODY_POLICIES);
   return api;
+}
+
+/**
+ * Builds `/webhooks/*`: requests that authenticate with their own signature, not an API key
+ * (inbound triggers), with the API's error shape. The ALB sends `/webhooks/*` to control.
+ */
+export function buildInbound(state: ControlState, services: ControlServices) {
+  return new Elysia({ normalize: false })
+    .use(errorHandler(state.log))
+    .use(inboundTriggers(services.triggers, services));
 }
 
 /**
@@ -168,10 +195,13 @@ export class Control implements Plane {
   readonly state: ControlState;
   readonly services: ControlServices;
   readonly api: ReturnType<typeof buildApi>;
+  readonly inbound: ReturnType<typeof buildInbound>;
   readonly recorder: Recorder | null;
   readonly campaignRunner: CampaignRunner | null;
   readonly orphanSweeper: OrphanSweeper | null;
   readonly dispatcher: Dispatcher | null;
+  /** The web console at `/` (control/console/), bundled on first request. */
+  readonly console = new ConsoleSite();
 
   constructor(opts: ControlOptions) {
     const { workers, now: _, webhookPolicy: __, ...shared } = opts;
@@ -184,6 +214,7 @@ export class Control implements Plane {
     const policy = webhookPolicyOf(opts.config, opts.webhookPolicy);
     this.services = createServices(this.state, opts.now, policy);
     this.api = buildApi(this.state, this.services);
+    this.inbound = buildInbound(this.state, this.services);
     const { sql, store, log, config } = this.state;
     logConfigAliases(config, log);
     const timelineTtlMs = config.CALL_TIMELINE_TTL_SEC * 1000;
@@ -226,6 +257,9 @@ export class Control implements Plane {
   /** Serves a request; with `server`, the client's address counts toward per-address limits. */
   fetch(req: Request, server?: Server<unknown>): Promise<Response> {
     rememberPeer(req, server?.requestIP(req)?.address);
+    const { pathname } = new URL(req.url);
+    if (isConsolePath(pathname)) return this.console.handle(req);
+    if (pathname.startsWith('/webhooks/')) return this.inbound.handle(req);
     return this.api.handle(req);
   }
 

@@ -1,6 +1,7 @@
 import { Elysia, t } from 'elysia';
 import type { Logger } from '../core/observability/index.ts';
 import { StoreUnavailableError } from '../core/store/redis-store.ts';
+import { describeIssue, formatOf, kindOf, type SchemaIssue } from './validation-messages.ts';
 
 /** An error the API answers with on purpose: a status, a stable code, and a message for people. */
 export class ApiError extends Error {
@@ -17,10 +18,14 @@ export class ApiError extends Error {
   }
 }
 
-/** A field that failed validation, as `details` lists it: `field` is a dotted path (`endpointing.maxMs`). */
+/**
+ * A field that failed validation, as `details` lists it: `field` is a dotted path
+ * (`endpointing.maxMs`) of the body, or with `in: 'query'` the name of a query parameter.
+ */
 export interface FieldIssue {
   field: string;
   message: string;
+  in?: 'query';
 }
 
 /** 404 for a resource that does not exist or belongs to another account: the two look the same. */
@@ -31,6 +36,20 @@ export function notFound(kind: string, id: string): ApiError {
 /** 422 naming one field, for rules a schema cannot state (cross-field, cross-row). */
 export function invalidField(field: string, message: string): ApiError {
   return new ApiError(422, 'validation_failed', `${field}: ${message}`, [{ field, message }]);
+}
+
+/** 422 naming one query parameter as such. */
+export function invalidQueryParameter(name: string, message: string): ApiError {
+  return new ApiError(422, 'validation_failed', `query parameter ${name}: ${message}`, [
+    { field: name, in: 'query', message },
+  ]);
+}
+
+/** How an issue reads in an error's `message`: `greeting: …`, `query parameter limit: …`. */
+export function issueText(issue: FieldIssue): string {
+  return issue.in === 'query'
+    ? `query parameter ${issue.field}: ${issue.message}`
+    : `${issue.field}: ${issue.message}`;
 }
 
 /** 413: the request body is larger than the route reads. */
@@ -106,6 +125,59 @@ export function dependencyUnavailable(error: unknown): ApiError | null {
   return null;
 }
 
+/** 400: a body that is not JSON (or not the declared content type). */
+export function malformedBody(): ApiError {
+  return new ApiError(
+    400,
+    'malformed_body',
+    'request body is not valid JSON (or not the declared content type)',
+  );
+}
+
+/** One error a route documents: a short summary, and the error it answers with. */
+export interface ErrorExample {
+  summary: string;
+  code: string;
+  message: string;
+  details?: unknown;
+}
+
+/** A route's own documented errors by status (those only it gives: 403, 409, 502, …). */
+export type RouteErrors = Partial<Record<number, ErrorExample[]>>;
+
+/** An example's key in the OpenAPI `examples` map: its code, numbered when a code repeats. */
+function exampleKeys(examples: ErrorExample[]): string[] {
+  return examples.map((e, i) =>
+    examples.findIndex((o) => o.code === e.code) === i ? e.code : `${e.code}_${i + 1}`,
+  );
+}
+
+/** The OpenAPI media-type `examples` of `examples`, each value the error body the route sends. */
+export function errorExamplesObject(
+  examples: ErrorExample[],
+): Record<string, { summary: string; value: unknown }> {
+  const keys = exampleKeys(examples);
+  return Object.fromEntries(
+    examples.map((e, i) => [keys[i], { summary: e.summary, value: errorBody(e.code, e.message, e.details) }]),
+  );
+}
+
+/**
+ * A route's own error examples as OpenAPI responses, for its `detail.responses`; the document
+ * adds the examples every route of its kind shares (control/modules/docs/error-examples.ts).
+ */
+export function errorResponses(errors: RouteErrors) {
+  return Object.fromEntries(
+    Object.entries(errors).map(([status, examples = []]) => [
+      status,
+      {
+        description: examples.map((e) => e.summary).join('; '),
+        content: { 'application/json': { examples: errorExamplesObject(examples) } },
+      },
+    ]),
+  );
+}
+
 /** The one error body every `/v1` route answers with. */
 export function errorBody(code: string, message: string, details?: unknown) {
   return { error: details === undefined ? { code, message } : { code, message, details } };
@@ -120,7 +192,10 @@ export const ErrorSchema = t.Object(
       }),
       message: t.String({ description: 'What went wrong, for people.' }),
       details: t.Optional(
-        t.Unknown({ description: 'For `validation_failed`: `[{ field, message }]`, one per failing field.' }),
+        t.Unknown({
+          description:
+            'For `validation_failed`: `[{ field, message, in? }]`, one per failing field (`in: "query"` for a query parameter). For other codes, what the code documents (e.g. `{ limit, windowSec, retryAfterSec }` for `rate_limited`).',
+        }),
       ),
     }),
   },
@@ -129,8 +204,8 @@ export const ErrorSchema = t.Object(
       {
         error: {
           code: 'validation_failed',
-          message: 'greeting: Expected string length less or equal to 2000',
-          details: [{ field: 'greeting', message: 'Expected string length less or equal to 2000' }],
+          message: 'greeting: must be at most 2000 characters',
+          details: [{ field: 'greeting', message: 'must be at most 2000 characters' }],
         },
       },
     ],
@@ -140,25 +215,72 @@ export const ErrorSchema = t.Object(
 /** Plugin that names the shared schemas, so routes can say `401: 'Error'` and the docs get one `$ref`. */
 export const errorModels = new Elysia({ name: 'sipai/error-models' }).model({ Error: ErrorSchema });
 
-interface SchemaIssue {
-  path?: string;
-  summary?: string;
-  message?: string;
-  schema?: { enum?: unknown[] };
+/** A schema failure as Elysia reports it: where it was (`body`, `query`, …) and each failed check. */
+interface SchemaFailure {
+  type?: string;
+  value?: unknown;
+  all?: SchemaIssue[];
 }
 
-function validationIssues(error: unknown): FieldIssue[] {
-  const all = (error as { all?: SchemaIssue[] }).all ?? [];
+/**
+ * The query parameter an Elysia "property" failure is about. Elysia checks a coerced query
+ * parameter (a number from its string) on its own and drops the name: find the parameter whose
+ * value it was.
+ */
+function coercedParameter(request: Request, value: unknown): string {
+  const names = [...new URL(request.url).searchParams].filter(
+    ([, raw]) => raw === String(value) || (raw.trim() !== '' && Number(raw) === value),
+  );
+  return names.length === 1 ? names[0][0] : '(query)';
+}
+
+function validationIssues(error: SchemaFailure, request: Request): FieldIssue[] {
+  const inQuery = error.type === 'query' || error.type === 'property';
   const issues: FieldIssue[] = [];
-  for (const e of all) {
-    const field = (e.path ?? '').replace(/^\//, '').replace(/\//g, '.') || '(body)';
-    const message = Array.isArray(e.schema?.enum)
-      ? `must be one of ${e.schema.enum.join(', ')}`
-      : (e.summary ?? e.message ?? 'invalid');
+  for (const e of error.all ?? []) {
+    const path = (e.path ?? '').replace(/^\//, '').replace(/\//g, '.');
+    const field =
+      path ||
+      (error.type === 'property'
+        ? coercedParameter(request, e.value ?? error.value)
+        : inQuery
+          ? '(query)'
+          : '(body)');
+    const message = describeIssue(e, field, inQuery ? 'query' : 'body');
     // TypeBox reports a missing property twice (missing, then wrong type): keep the first.
-    if (!issues.some((i) => i.field === field)) issues.push({ field, message });
+    if (!issues.some((i) => i.field === field))
+      issues.push(inQuery ? { field, in: 'query', message } : { field, message });
   }
   return issues;
+}
+
+/**
+ * A malformed id in a path as the API answers it: 404, as for an id that does not exist, with
+ * the format ids of that kind have. `route` is the route's template (`/v1/agents/:id`).
+ */
+function malformedPathId(error: SchemaFailure, route: string | undefined): ApiError {
+  const issue = error.all?.[0];
+  const name = (issue?.path ?? '').replace(/^\//, '') || 'id';
+  const raw = (error.value as Record<string, unknown> | undefined)?.[name];
+  const value = typeof raw === 'string' ? raw : '';
+  const pattern = typeof issue?.schema?.pattern === 'string' ? issue.schema.pattern : '';
+  // The resource: from the id's prefix, else the path segment before the parameter (`calls`).
+  const segments = (route ?? '').split('/');
+  const segment = segments[segments.indexOf(`:${name}`) - 1] ?? '';
+  const kind = kindOf(pattern) ?? (segment.replace(/ies$/, 'y').replace(/s$/, '') || 'resource');
+  const format = pattern ? formatOf(pattern) : null;
+  return malformedId(kind, value, name, format);
+}
+
+/** 404 for an id in a path that is not of its kind's format: the value, and the format. */
+export function malformedId(kind: string, value: string, parameter: string, format: string | null): ApiError {
+  const shown = value.length > 64 ? `${value.slice(0, 64)}…` : value;
+  return new ApiError(
+    404,
+    'not_found',
+    `no ${kind} ${JSON.stringify(shown)}${format ? `: ${format}` : ''}`,
+    format ? { parameter, format } : { parameter },
+  );
 }
 
 /**
@@ -171,7 +293,7 @@ function validationIssues(error: unknown): FieldIssue[] {
 export const errorHandler = (log: Logger) =>
   new Elysia({ name: 'sipai/errors' })
     .error({ ApiError })
-    .onError({ as: 'global' }, ({ code, error, set, request }) => {
+    .onError({ as: 'global' }, ({ code, error, set, request, route }) => {
       // A body parser of ours (e.g. the CSV upload) reports its ApiError wrapped in a ParseError.
       const apiError =
         error instanceof ApiError
@@ -190,7 +312,7 @@ export const errorHandler = (log: Logger) =>
             // Field names only: the error and its messages hold response values, which may be secrets.
             log.error(
               {
-                fields: validationIssues(error).map((i) => i.field),
+                fields: validationIssues(error as SchemaFailure, request).map((i) => i.field),
                 method: request.method,
                 path: new URL(request.url).pathname,
               },
@@ -199,21 +321,25 @@ export const errorHandler = (log: Logger) =>
             set.status = 500;
             return errorBody('internal', 'internal error');
           }
-          const issues = validationIssues(error);
+          if ((error as SchemaFailure).type === 'params') {
+            const missing = malformedPathId(error as SchemaFailure, route);
+            set.status = missing.status;
+            return errorBody(missing.code, missing.message, missing.details);
+          }
+          const issues = validationIssues(error as SchemaFailure, request);
           set.status = 422;
           const first = issues[0];
           return errorBody(
             'validation_failed',
-            first ? `${first.field}: ${first.message}` : 'request does not match the schema',
+            first ? issueText(first) : 'request does not match the schema',
             issues,
           );
         }
-        case 'PARSE':
-          set.status = 400;
-          return errorBody(
-            'malformed_body',
-            'request body is not valid JSON (or not the declared content type)',
-          );
+        case 'PARSE': {
+          const malformed = malformedBody();
+          set.status = malformed.status;
+          return errorBody(malformed.code, malformed.message);
+        }
         case 'NOT_FOUND':
           set.status = 404;
           return errorBody('not_found', 'no such route');

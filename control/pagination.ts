@@ -27,14 +27,23 @@ export function pageQuery<C extends TSchema>(cursor: C) {
   );
 }
 
-/** A page of `item`: the items and the cursor of the next page (null on the last one). */
+/**
+ * A page of `item`: the items and the cursor of the next page (null on the last one). The
+ * page's example is the item's first example on a last page.
+ */
 export function pageOf<T extends TSchema>(item: T) {
-  return t.Object({
-    data: t.Array(item),
-    nextCursor: t.Union([t.String(), t.Null()], {
-      description: 'Pass as `cursor` to get the next page; null when this is the last page.',
-    }),
-  });
+  const itemExamples = (item as { examples?: unknown[] }).examples;
+  return t.Object(
+    {
+      data: t.Array(item),
+      nextCursor: t.Union([t.String(), t.Null()], {
+        description: 'Pass as `cursor` to get the next page; null when this is the last page.',
+      }),
+    },
+    Array.isArray(itemExamples) && itemExamples.length > 0
+      ? { examples: [{ data: [itemExamples[0]], nextCursor: null }] }
+      : {},
+  );
 }
 
 /**

@@ -8,9 +8,9 @@
  *   npm run call -- --key sk_live_… --text "where are you located"     # typed, not spoken
  *   npm run call -- --key sk_live_… --out call.wav "are you open today"  # keep the agent's audio
  *
- * `--url` defaults to http://localhost:3000 (npm start); `--agent` to npm start's demo front
- * desk in the key's account. The key is an API key (`SIPAI_API_KEY` also works): the script
- * mints a realtime token with it.
+ * `--url` defaults to `SIPAI_URL`, else http://localhost:3000 (npm start); `--agent` to npm
+ * start's demo front desk in the key's account. The key is an API key (`SIPAI_API_KEY` also
+ * works): the script mints a realtime token with it.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -187,7 +187,7 @@ if (import.meta.main) {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
     options: {
-      url: { type: 'string', default: 'http://localhost:3000' },
+      url: { type: 'string', default: process.env.SIPAI_URL || 'http://localhost:3000' },
       key: { type: 'string', default: process.env.SIPAI_API_KEY },
       agent: { type: 'string' },
       text: { type: 'boolean', default: false },

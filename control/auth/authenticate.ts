@@ -8,13 +8,48 @@ import type { FixedWindowRateLimiter } from './rate-limit.ts';
 /** The OpenAPI security requirement of every route behind {@link requireApiKey}. */
 export const bearerSecurity = [{ bearerAuth: [] as string[] }];
 
-/** Error responses every authenticated route may give, for its `response` map. */
-export const authErrors = { 401: 'Error', 429: 'Error' } as const;
+/**
+ * Error responses every authenticated route may give, for its `response` map: 503 too, as the
+ * key is looked up in Postgres and counted in the Store.
+ */
+export const authErrors = { 401: 'Error', 429: 'Error', 503: 'Error' } as const;
 
 function unauthorized(message: string): ApiError {
   return new ApiError(401, 'unauthorized', message, undefined, {
     'www-authenticate': 'Bearer realm="sipai"',
   });
+}
+
+/** 401 for a request without an API key. */
+export const missingApiKey = () => unauthorized('send an API key as "Authorization: Bearer sk_live_…"');
+
+/** 401 for a key that is malformed, unknown or revoked (the three look the same). */
+export const invalidApiKey = () => unauthorized('API key is invalid or revoked');
+
+/** 429 for a client address past its budget of failed authentications. */
+export function tooManyFailedAuthentications(
+  limit: number,
+  windowSec: number,
+  retryAfterSec: number,
+): ApiError {
+  return new ApiError(
+    429,
+    'too_many_failed_authentications',
+    `too many failed authentications from this address; retry in ${retryAfterSec} s`,
+    { limit, windowSec, retryAfterSec },
+    { 'retry-after': String(retryAfterSec) },
+  );
+}
+
+/** 429 for a key past its request limit. */
+export function rateLimited(limit: number, windowSec: number, retryAfterSec: number): ApiError {
+  return new ApiError(
+    429,
+    'rate_limited',
+    `this API key is over its limit of ${limit} requests per ${windowSec} s; retry in ${retryAfterSec} s`,
+    { limit, windowSec, retryAfterSec },
+    { 'retry-after': String(retryAfterSec) },
+  );
 }
 
 /** Principals of requests {@link authenticateRequest} admitted, for the routes' `principal`. */
@@ -44,39 +79,19 @@ export async function authenticateRequest(
   if (failedAuth && address) {
     const check = failedAuth.check(address);
     if (!check.ok) {
-      throw new ApiError(
-        429,
-        'too_many_failed_authentications',
-        `too many failed authentications from this address; retry in ${check.retryAfterSec} s`,
-        {
-          limit: failedAuth.limit,
-          windowSec: failedAuth.windowMs / 1000,
-          retryAfterSec: check.retryAfterSec,
-        },
-        { 'retry-after': String(check.retryAfterSec) },
-      );
+      throw tooManyFailedAuthentications(failedAuth.limit, failedAuth.windowMs / 1000, check.retryAfterSec);
     }
   }
   const secret = bearerToken(request.headers.get('authorization'));
   const principal = secret && API_KEY_PATTERN.test(secret) ? await deps.keys.authenticate(secret) : null;
   if (!principal) {
     if (failedAuth && address) failedAuth.fail(address);
-    throw secret
-      ? unauthorized('API key is invalid or revoked')
-      : unauthorized('send an API key as "Authorization: Bearer sk_live_…"');
+    throw secret ? invalidApiKey() : missingApiKey();
   }
   const { limiter } = deps;
   const windowSec = limiter.windowMs / 1000;
   const limit = await limiter.take(principal.keyId);
-  if (!limit.ok) {
-    throw new ApiError(
-      429,
-      'rate_limited',
-      `this API key is over its limit of ${limiter.limit} requests per ${windowSec} s; retry in ${limit.retryAfterSec} s`,
-      { limit: limiter.limit, windowSec, retryAfterSec: limit.retryAfterSec },
-      { 'retry-after': String(limit.retryAfterSec) },
-    );
-  }
+  if (!limit.ok) throw rateLimited(limiter.limit, windowSec, limit.retryAfterSec);
   admitted.set(request, principal);
   return principal;
 }

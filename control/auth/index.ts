@@ -5,8 +5,12 @@ export {
   authErrors,
   authenticateRequest,
   bearerSecurity,
+  invalidApiKey,
+  missingApiKey,
+  rateLimited,
   requireAdmin,
   requireApiKey,
+  tooManyFailedAuthentications,
 } from './authenticate.ts';
 export { type FailedAuthCheck, FailedAuthLimiter } from './failed-auth-limiter.ts';
 export { FixedWindowRateLimiter, type RateLimitResult } from './rate-limit.ts';

@@ -1,6 +1,12 @@
 import { Elysia } from 'elysia';
 import { type AuthDeps, authenticateRequest } from '../auth/index.ts';
-import { invalidField, payloadTooLarge, unsupportedMediaType } from '../errors.ts';
+import {
+  ApiError,
+  invalidField,
+  invalidQueryParameter,
+  payloadTooLarge,
+  unsupportedMediaType,
+} from '../errors.ts';
 import { clientAddress, peerOf } from './client-address.ts';
 import { parseJsonBody, readBodyText } from './json-body.ts';
 import { DEFAULT_MAX_BODY_BYTES, type RoutePolicy, type RouteTable } from './route-table.ts';
@@ -31,7 +37,8 @@ const policies = new WeakMap<Request, RoutePolicy>();
  * first, so a request without a valid key costs a header check and one indexed lookup whatever
  * its body:
  *
- * 1. the response headers of {@link API_RESPONSE_HEADERS};
+ * 1. the response headers of {@link API_RESPONSE_HEADERS}; a method the path does not serve is
+ *    405 with `Allow` (the paths are public, in the OpenAPI document);
  * 2. the API key (routes the route table marks public skip it), failed attempts counted per
  *    client address, then the key's rate limit;
  * 3. query parameters: none may hold a control character (NUL included), 422 naming it;
@@ -45,7 +52,21 @@ export function requestGuards(deps: AuthDeps & { routes: RouteTable; prefix: str
       Object.assign(set.headers, API_RESPONSE_HEADERS);
       const url = new URL(request.url);
       if (url.pathname !== deps.prefix && !url.pathname.startsWith(`${deps.prefix}/`)) return;
-      const policy = deps.routes.match(request.method, url.pathname) ?? {
+      const matched = deps.routes.match(request.method, url.pathname);
+      if (!matched) {
+        // A known path asked with a method it does not serve: 405 naming the ones it does.
+        const allowed = deps.routes.methodsOf(url.pathname);
+        if (allowed.length > 0) {
+          throw new ApiError(
+            405,
+            'method_not_allowed',
+            `${request.method} is not served at ${url.pathname}; use ${allowed.join(', ')}`,
+            { allowed },
+            { allow: allowed.join(', ') },
+          );
+        }
+      }
+      const policy = matched ?? {
         route: 'unknown',
         public: false,
         maxBodyBytes: DEFAULT_MAX_BODY_BYTES,
@@ -55,10 +76,10 @@ export function requestGuards(deps: AuthDeps & { routes: RouteTable; prefix: str
       await authenticateRequest(request, deps, clientAddress(request, peerOf(request)));
       for (const [name, value] of url.searchParams) {
         if (hasControlCharacter(name)) {
-          throw invalidField('(query)', 'parameter names must not contain control characters');
+          throw invalidQueryParameter('(name)', 'parameter names must not contain control characters');
         }
         if (hasControlCharacter(value)) {
-          throw invalidField(name, 'must not contain control characters (NUL included)');
+          throw invalidQueryParameter(name, 'must not contain control characters (NUL included)');
         }
       }
       const length = request.headers.get('content-length');

@@ -64,6 +64,21 @@ export class RouteTable {
     }
   }
 
+  /**
+   * The methods some route serves at `path` (HEAD wherever GET is), for 405's `Allow`; empty
+   * when no route has the path.
+   */
+  methodsOf(path: string): string[] {
+    const methods = new Set<string>();
+    for (const e of this.entries) {
+      if (!e.pattern.test(path)) continue;
+      if (e.method === 'ALL') return [];
+      methods.add(e.method);
+      if (e.method === 'GET') methods.add('HEAD');
+    }
+    return [...methods].sort();
+  }
+
   /** The policy of the route `method path` reaches, or null when none does (a 404 to come). */
   match(method: string, path: string): RoutePolicy | null {
     const m = method === 'HEAD' ? 'GET' : method;

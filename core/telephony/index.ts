@@ -1,5 +1,12 @@
 /** Telephony providers' REST side effects (outbound calls, hang-up, transfer) and origination. */
 export {
+  type BasicCredentials,
+  basicCredentials,
+  HOOK_AUTH_USERNAME,
+  hookAuthOf,
+  withUrlCredentials,
+} from './hook-auth.ts';
+export {
   type JambonzCallUpdate,
   type JambonzCreateCall,
   type JambonzDialerOptions,

@@ -312,7 +312,7 @@ async function run(target: Target) {
       done = slot;
       // Always yield, even when late: a loop that never awaits would stop reading its sockets.
       const wait = t0 + (slot + 1) * slotMs - performance.now();
-      await Bun.sleep(wait > 0 ? wait : 0);
+      await Bun.sleep(Math.max(wait, 0));
     }
   })();
 

@@ -13,6 +13,7 @@ export const accounts = (auth: ApiKeyAuth, service: AccountService) =>
       response: { 200: Account, ...authErrors },
       detail: {
         summary: 'The calling key’s account',
+        description: 'The account the API key belongs to: its id, name and when it was created.',
         tags: ['account'],
         security: bearerSecurity,
       },

@@ -1,6 +1,6 @@
 import { Elysia } from 'elysia';
 import { type ApiKeyAuth, authErrors, bearerSecurity } from '../../auth/index.ts';
-import { errorModels } from '../../errors.ts';
+import { errorModels, errorResponses, type RouteErrors } from '../../errors.ts';
 import { DEFAULT_PAGE_SIZE } from '../../pagination.ts';
 import {
   Agent,
@@ -15,12 +15,21 @@ import {
 } from './model.ts';
 import type { AgentService } from './service.ts';
 
-const detail = (summary: string, description?: string) => ({
+const detail = (summary: string, description?: string, errors?: RouteErrors) => ({
   summary,
   ...(description ? { description } : {}),
   tags: ['agents'],
   security: bearerSecurity,
+  ...(errors ? { responses: errorResponses(errors) } : {}),
 });
+
+/** A rule across fields, checked after the schema (service.ts). */
+const ENDPOINTING_RULE = {
+  summary: 'A rule across fields',
+  code: 'validation_failed',
+  message: 'endpointing.maxMs: must not be less than endpointing.minMs',
+  details: [{ field: 'endpointing.maxMs', message: 'must not be less than endpointing.minMs' }],
+};
 
 /** `/v1/agents`: CRUD over the calling account's agents, and their version history. */
 export const agents = (auth: ApiKeyAuth, service: AgentService) =>
@@ -47,17 +56,21 @@ export const agents = (auth: ApiKeyAuth, service: AgentService) =>
       {
         body: CreateAgentBody,
         parse: 'json',
-        response: { 201: Agent, 400: 'Error', 422: 'Error', ...authErrors, 503: 'Error' },
+        response: { 201: Agent, 400: 'Error', 422: 'Error', ...authErrors },
         detail: detail(
           'Create an agent',
           'Only `name` is required. Unknown fields are rejected (422 naming the field). The agent is live for calls as soon as this returns. An agent this deployment cannot run as configured (an engine not installed, a key not set, a word the recogniser does not know) is still saved: `ready` is false and `warnings` names what is missing.',
+          { 422: [ENDPOINTING_RULE] },
         ),
       },
     )
     .get('/agents/:id', ({ principal, params }) => service.get(principal.accountId, params.id), {
       params: AgentParams,
-      response: { 200: Agent, 404: 'Error', 422: 'Error', ...authErrors },
-      detail: detail('Get an agent'),
+      response: { 200: Agent, 404: 'Error', ...authErrors },
+      detail: detail(
+        'Get an agent',
+        'Its current configuration and version, with `ready` and `warnings` saying whether this deployment can run it as configured.',
+      ),
     })
     .patch(
       '/agents/:id',
@@ -66,17 +79,26 @@ export const agents = (auth: ApiKeyAuth, service: AgentService) =>
         params: AgentParams,
         body: UpdateAgentBody,
         parse: 'json',
-        response: { 200: Agent, 400: 'Error', 404: 'Error', 422: 'Error', ...authErrors, 503: 'Error' },
+        response: { 200: Agent, 400: 'Error', 404: 'Error', 422: 'Error', ...authErrors },
         detail: detail(
           'Update an agent',
           'Fields given replace the stored ones (objects and arrays whole); `null` clears a field without a default. Each update is a new version.',
+          { 422: [ENDPOINTING_RULE] },
         ),
       },
     )
     .delete('/agents/:id', ({ principal, params }) => service.delete(principal.accountId, params.id), {
       params: AgentParams,
-      response: { 200: DeletedAgent, 404: 'Error', 409: 'Error', 422: 'Error', ...authErrors, 503: 'Error' },
-      detail: detail('Delete an agent', 'Refused with 409 while a number routes to it.'),
+      response: { 200: DeletedAgent, 404: 'Error', 409: 'Error', ...authErrors },
+      detail: detail('Delete an agent', 'Refused with 409 while a number routes to it.', {
+        409: [
+          {
+            summary: 'A number still routes to the agent',
+            code: 'agent_in_use',
+            message: 'numbers still route to agent agt_01j9x6k3m2q8w5r7t4v0y1z3ab; move or delete them first',
+          },
+        ],
+      }),
     })
     .get(
       '/agents/:id/versions',

@@ -1,6 +1,6 @@
 import { Elysia } from 'elysia';
 import { type ApiKeyAuth, authErrors, bearerSecurity } from '../../auth/index.ts';
-import { ApiError, errorModels } from '../../errors.ts';
+import { ApiError, errorModels, errorResponses, type RouteErrors } from '../../errors.ts';
 import { DEFAULT_PAGE_SIZE } from '../../pagination.ts';
 import { E164 } from '../numbers/model.ts';
 import { contactsFromCsv } from './csv.ts';
@@ -19,11 +19,12 @@ import {
 } from './model.ts';
 import type { CampaignService } from './service.ts';
 
-const detail = (summary: string, description?: string) => ({
+const detail = (summary: string, description?: string, errors?: RouteErrors) => ({
   summary,
   ...(description ? { description } : {}),
   tags: ['campaigns'],
   security: bearerSecurity,
+  ...(errors ? { responses: errorResponses(errors) } : {}),
 });
 
 const e164 = new RegExp(E164);
@@ -53,13 +54,51 @@ async function csvContacts({ request }: { request: Request }, contentType: strin
   return { contacts };
 }
 
+/** 409 for a move the campaign's state does not allow. */
+const invalidState = (action: CampaignAction, status: string) => ({
+  summary: `The campaign is ${status}`,
+  code: 'invalid_state',
+  message: `cannot ${action} a campaign that is ${status}`,
+  details: { status, action },
+});
+
+/** 503 for a campaign whose provider has no credentials on this deployment. */
+const PROVIDER_NOT_CONFIGURED = {
+  summary: 'The campaign’s provider has no credentials here',
+  code: 'provider_not_configured',
+  message:
+    'outbound calls through twilio are not configured on this deployment: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN',
+  details: { provider: 'twilio', missing: ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN'] },
+};
+
+/** Each action's own errors. */
+const ACTION_ERRORS: Record<CampaignAction, RouteErrors> = {
+  start: {
+    409: [
+      invalidState('start', 'running'),
+      {
+        summary: 'The campaign has no contacts',
+        code: 'no_contacts',
+        message: 'campaign cmp_01j9x6k3m2q8w5r7t4v0y1z3ab has no contacts to call',
+      },
+    ],
+    503: [PROVIDER_NOT_CONFIGURED],
+  },
+  pause: { 409: [invalidState('pause', 'draft')] },
+  resume: { 409: [invalidState('resume', 'running')], 503: [PROVIDER_NOT_CONFIGURED] },
+  cancel: { 409: [invalidState('cancel', 'completed')] },
+};
+
 const ACTION_DOCS: Record<CampaignAction, [summary: string, description: string]> = {
   start: [
     'Start a campaign',
     'draft → running: the campaign runner starts dialling inside the schedule window, at the pacing and concurrency set. 409 `no_contacts` without contacts; 503 when its provider is not configured.',
   ],
   pause: ['Pause a campaign', 'running → paused: no new dials; calls in progress go on.'],
-  resume: ['Resume a campaign', 'paused → running.'],
+  resume: [
+    'Resume a campaign',
+    'paused → running: dialling picks up where it stopped, inside the schedule window. 503 when its provider is not configured.',
+  ],
   cancel: [
     'Cancel a campaign',
     'Contacts not yet dialled become `canceled`; calls in progress go on. Final.',
@@ -69,8 +108,8 @@ const ACTION_DOCS: Record<CampaignAction, [summary: string, description: string]
 /** The route options of `POST /v1/campaigns/{id}/<action>`. */
 const actionRoute = (action: CampaignAction) => ({
   params: CampaignParams,
-  response: { 200: Campaign, 404: 'Error', 409: 'Error', 422: 'Error', ...authErrors, 503: 'Error' } as const,
-  detail: detail(...ACTION_DOCS[action]),
+  response: { 200: Campaign, 404: 'Error', 409: 'Error', ...authErrors } as const,
+  detail: detail(...ACTION_DOCS[action], ACTION_ERRORS[action]),
 });
 
 /** `/v1/campaigns`: outbound campaigns of the account, their contacts, and their state. */
@@ -107,7 +146,7 @@ export const campaigns = (auth: ApiKeyAuth, service: CampaignService) =>
     )
     .get('/campaigns/:id', ({ principal, params }) => service.get(principal.accountId, params.id), {
       params: CampaignParams,
-      response: { 200: Campaign, 404: 'Error', 422: 'Error', ...authErrors },
+      response: { 200: Campaign, 404: 'Error', ...authErrors },
       detail: detail('Get a campaign', 'With its progress counts.'),
     })
     .post(
@@ -129,6 +168,42 @@ export const campaigns = (auth: ApiKeyAuth, service: CampaignService) =>
         detail: detail(
           'Add contacts',
           'JSON `{ "contacts": [...] }`, or a CSV upload (`Content-Type: text/csv`): a header row with a phone column (`phone_number`, `phoneNumber`, `phone`, `number` or `to`); every other column becomes a variable. Numbers must be unique within the campaign. Up to 10 000 contacts per request.',
+          {
+            409: [
+              {
+                summary: 'The campaign has ended',
+                code: 'invalid_state',
+                message:
+                  'campaign cmp_01j9x6k3m2q8w5r7t4v0y1z3ab is completed; contacts can no longer be added',
+                details: { status: 'completed' },
+              },
+              {
+                summary: 'A contact with one of these numbers was added meanwhile',
+                code: 'duplicate_contact',
+                message: 'a contact with one of these numbers was added meanwhile',
+              },
+            ],
+            413: [
+              {
+                summary: 'A CSV upload over its limit',
+                code: 'payload_too_large',
+                message: `CSV uploads are limited to ${MAX_CSV_BYTES} bytes`,
+              },
+            ],
+            422: [
+              {
+                summary: 'A number listed twice',
+                code: 'validation_failed',
+                message: 'contacts.1.phoneNumber: +14155550123 is listed twice (also contacts.0)',
+                details: [
+                  {
+                    field: 'contacts.1.phoneNumber',
+                    message: '+14155550123 is listed twice (also contacts.0)',
+                  },
+                ],
+              },
+            ],
+          },
         ),
       },
     )

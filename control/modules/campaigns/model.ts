@@ -11,7 +11,7 @@ const strict = { additionalProperties: false } as const;
 /** Most contacts one request may carry (a CSV upload included). */
 export const MAX_CONTACTS_PER_REQUEST = 10_000;
 
-const HHMM = '^([01][0-9]|2[0-3]):[0-5][0-9]$';
+export const HHMM = '^([01][0-9]|2[0-3]):[0-5][0-9]$';
 
 export const Schedule = t.Object(
   {

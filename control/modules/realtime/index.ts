@@ -1,6 +1,6 @@
 import { Elysia } from 'elysia';
 import { type ApiKeyAuth, authErrors, bearerSecurity } from '../../auth/index.ts';
-import { errorModels } from '../../errors.ts';
+import { errorModels, errorResponses, notFound } from '../../errors.ts';
 import { CreateTokenBody, RealtimeToken } from './model.ts';
 import type { RealtimeService } from './service.ts';
 
@@ -12,13 +12,29 @@ export const realtime = (auth: ApiKeyAuth, service: RealtimeService) =>
     .post('/realtime/tokens', ({ principal, body }) => service.createToken(principal.accountId, body), {
       body: CreateTokenBody,
       parse: 'json',
-      response: { 200: RealtimeToken, 400: 'Error', 404: 'Error', 422: 'Error', ...authErrors, 503: 'Error' },
+      response: { 200: RealtimeToken, 400: 'Error', 404: 'Error', 422: 'Error', ...authErrors },
       detail: {
         summary: 'Mint a realtime token',
         description:
           'For browsers and SDKs: open `url` as a WebSocket (native protocol) to talk to the agent. 404 when the agent is not in this account; 503 `realtime_disabled` when the server has no REALTIME_WS_SECRET.',
         tags: ['realtime'],
         security: bearerSecurity,
+        responses: errorResponses({
+          404: [
+            {
+              summary: 'The agent is not in this account',
+              code: 'not_found',
+              message: notFound('agent', 'agt_01j9x6k3m2q8w5r7t4v0y1z3ab').message,
+            },
+          ],
+          503: [
+            {
+              summary: 'Realtime tokens are off on this deployment',
+              code: 'realtime_disabled',
+              message: 'realtime tokens are disabled: REALTIME_WS_SECRET is not set',
+            },
+          ],
+        }),
       },
     });
 

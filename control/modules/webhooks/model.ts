@@ -116,22 +116,42 @@ export const DeliveryStatus = oneOf(['pending', 'delivered', 'failed'], {
 });
 
 /** One delivery of one event to one endpoint, with its last attempt. */
-export const WebhookDelivery = t.Object({
-  id: t.String({ pattern: DELIVERY_ID }),
-  endpointId: t.String(),
-  eventId: t.String({ description: 'Also the `webhook-id` header of every attempt.' }),
-  eventType: t.String(),
-  status: DeliveryStatus,
-  attempts: t.Integer(),
-  nextAttemptAt: t.Union([t.String({ format: 'date-time' }), t.Null()]),
-  lastAttemptAt: t.Union([t.String({ format: 'date-time' }), t.Null()]),
-  lastStatus: t.Union([t.Integer(), t.Null()], {
-    description: 'The receiver’s status code; null: no answer.',
-  }),
-  lastError: t.Union([t.String(), t.Null()]),
-  deliveredAt: t.Union([t.String({ format: 'date-time' }), t.Null()]),
-  createdAt: t.String({ format: 'date-time' }),
-});
+export const WebhookDelivery = t.Object(
+  {
+    id: t.String({ pattern: DELIVERY_ID }),
+    endpointId: t.String(),
+    eventId: t.String({ description: 'Also the `webhook-id` header of every attempt.' }),
+    eventType: t.String(),
+    status: DeliveryStatus,
+    attempts: t.Integer(),
+    nextAttemptAt: t.Union([t.String({ format: 'date-time' }), t.Null()]),
+    lastAttemptAt: t.Union([t.String({ format: 'date-time' }), t.Null()]),
+    lastStatus: t.Union([t.Integer(), t.Null()], {
+      description: 'The receiver’s status code; null: no answer.',
+    }),
+    lastError: t.Union([t.String(), t.Null()]),
+    deliveredAt: t.Union([t.String({ format: 'date-time' }), t.Null()]),
+    createdAt: t.String({ format: 'date-time' }),
+  },
+  {
+    examples: [
+      {
+        id: 'dlv_0123456789abcdef0123456789',
+        endpointId: 'whk_01j9x6k3m2q8w5r7t4v0y1z3ab',
+        eventId: 'evt_01j9x6k3m2q8w5r7t4v0y1z3ab',
+        eventType: 'call.ended',
+        status: 'delivered',
+        attempts: 1,
+        nextAttemptAt: null,
+        lastAttemptAt: '2026-01-05T09:31:02.000Z',
+        lastStatus: 204,
+        lastError: null,
+        deliveredAt: '2026-01-05T09:31:02.000Z',
+        createdAt: '2026-01-05T09:31:02.000Z',
+      },
+    ],
+  },
+);
 
 export const WebhookParams = t.Object({
   id: t.String({ pattern: ENDPOINT_ID, examples: ['whk_01j9x6k3m2q8w5r7t4v0y1z3ab'] }),
