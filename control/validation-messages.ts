@@ -6,6 +6,12 @@ import { CALL_ID } from './modules/calls/model.ts';
 import { HHMM } from './modules/campaigns/model.ts';
 import { E164 } from './modules/numbers/model.ts';
 
+/** The last dotted segment of a field path (`contacts.0.to` → `to`). */
+function lastSegment(field: string): string {
+  const dot = field.lastIndexOf('.');
+  return dot < 0 ? field : field.slice(dot + 1);
+}
+
 /**
  * Validation failures in words for people: what the value must be, with an example, never the
  * schema's regular expression. Used by the error handler (control/errors.ts) for every 422.
@@ -73,7 +79,7 @@ export function kindOf(pattern: string): string | null {
 function patternPhrase(schema: Record<string, unknown>, field: string): string {
   const pattern = String(schema.pattern);
   // A list's cursor is opaque to its reader, whatever it is made of.
-  if (field.split('.').at(-1) === 'cursor')
+  if (lastSegment(field) === 'cursor')
     return 'is not a cursor this list returned: pass nextCursor as it came';
   const known = PATTERN_PHRASES[pattern];
   if (known) return known;
@@ -196,7 +202,7 @@ export function describeIssue(issue: SchemaIssue, field: string, where: 'body' |
       return 'is required';
     case ValueErrorType.ObjectAdditionalProperties: {
       const known = Object.keys((schema.properties as Record<string, unknown> | undefined) ?? {});
-      const name = field.split('.').at(-1) ?? field;
+      const name = lastSegment(field);
       const suggestion = closest(name, known);
       const what = where === 'query' ? 'a query parameter of this route' : 'a field here';
       return `is not ${what}${suggestion ? `; did you mean ${suggestion}?` : known.length > 0 && known.length <= 8 ? ` (${where === 'query' ? 'parameters' : 'fields'}: ${known.join(', ')})` : ''}`;

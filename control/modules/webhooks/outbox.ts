@@ -17,7 +17,7 @@ import { asJson, type Queryable } from '../../db/index.ts';
 
 /** A fresh event id (`evt_…`), for an event written once (inside the transaction of its change). */
 export function newEventId(): string {
-  return `evt_${randomUUID().replaceAll('-', '')}`;
+  return `evt_${randomUUID().replace(/-/g, '')}`;
 }
 
 /** The id of the delivery of `eventId` to `endpointId`: derived, so a rewrite finds the same row. */
