@@ -1,4 +1,4 @@
-import { ApiFailure, messageOf } from './api.ts';
+import { ApiFailure, api, messageOf } from './api.ts';
 import { type Child, h, uid } from './dom.ts';
 
 /**
@@ -140,4 +140,35 @@ export function text(el: HTMLInputElement | HTMLTextAreaElement | HTMLSelectElem
 export function num(el: HTMLInputElement): number | null {
   const v = el.value.trim();
   return v === '' ? null : Number(v);
+}
+
+/**
+ * A "Delete" button: asks `question`, deletes `path` through the API, then `reload`s; a refusal
+ * is said in `status`.
+ */
+export function deleteButton(
+  label: string,
+  question: string,
+  path: string,
+  status: HTMLElement,
+  reload: () => void,
+): HTMLButtonElement {
+  return h(
+    'button',
+    {
+      type: 'button',
+      class: 'danger',
+      'aria-label': `Delete ${label}`,
+      onclick: async () => {
+        if (!confirm(question)) return;
+        try {
+          await api('DELETE', path);
+          reload();
+        } catch (err) {
+          say(status, 'error', `Not deleted: ${(err as Error).message}`);
+        }
+      },
+    },
+    'Delete',
+  );
 }

@@ -1,7 +1,7 @@
 import { type Agent, allAgents } from './agents.ts';
 import { ApiFailure, api, type Page } from './api.ts';
 import { fill, h, when } from './dom.ts';
-import { clearErrors, field, input, notice, say, select, showFailure, text } from './forms.ts';
+import { clearErrors, deleteButton, field, input, notice, select, showFailure, text } from './forms.ts';
 
 /** `#/numbers`: phone numbers and the agent each routes to; add, edit, delete. */
 
@@ -125,28 +125,12 @@ export async function numbersView(main: HTMLElement): Promise<void> {
               },
               'Edit',
             ),
-            h(
-              'button',
-              {
-                type: 'button',
-                class: 'danger',
-                'aria-label': `Delete ${n.phoneNumber}`,
-                onclick: async () => {
-                  if (
-                    !confirm(
-                      `Delete ${n.phoneNumber}? Its calls will no longer reach ${names.get(n.agentId) ?? 'the agent'}.`,
-                    )
-                  )
-                    return;
-                  try {
-                    await api('DELETE', `/numbers/${n.id}`);
-                    reload();
-                  } catch (err) {
-                    say(status, 'error', `Not deleted: ${(err as Error).message}`);
-                  }
-                },
-              },
-              'Delete',
+            deleteButton(
+              n.phoneNumber,
+              `Delete ${n.phoneNumber}? Its calls will no longer reach ${names.get(n.agentId) ?? 'the agent'}.`,
+              `/numbers/${n.id}`,
+              status,
+              reload,
             ),
           ),
         ),

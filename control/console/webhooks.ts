@@ -1,6 +1,6 @@
 import { ApiFailure, api, type Page } from './api.ts';
 import { fill, h, when } from './dom.ts';
-import { clearErrors, field, input, notice, say, showFailure, text } from './forms.ts';
+import { clearErrors, deleteButton, field, input, notice, say, showFailure, text } from './forms.ts';
 
 /** `#/webhooks`: endpoints that receive the account's events; add, edit, enable, delete. */
 
@@ -128,24 +128,7 @@ export async function webhooksView(main: HTMLElement, secret?: string): Promise<
               },
               'Edit',
             ),
-            h(
-              'button',
-              {
-                type: 'button',
-                class: 'danger',
-                'aria-label': `Delete ${w.url}`,
-                onclick: async () => {
-                  if (!confirm(`Delete the endpoint ${w.url}?`)) return;
-                  try {
-                    await api('DELETE', `/webhooks/${w.id}`);
-                    reload();
-                  } catch (err) {
-                    say(status, 'error', `Not deleted: ${(err as Error).message}`);
-                  }
-                },
-              },
-              'Delete',
-            ),
+            deleteButton(w.url, `Delete the endpoint ${w.url}?`, `/webhooks/${w.id}`, status, reload),
           ),
         ),
       ),

@@ -1,8 +1,9 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromiumBinary } from '../support/browser.ts';
 import { type RunningEntry, startEntry } from '../support/processes.ts';
 import { synthesize, voicesAvailable } from '../support/voices.ts';
 import type { Json } from './support.ts';
@@ -13,16 +14,6 @@ import type { Json } from './support.ts';
  * Chromium's fake capture device playing a WAV of a caller asking the demo agent a question.
  * `SCREENSHOTS=1` writes the README's screenshots to docs/.
  */
-
-/** Debian's `chromium`, or another Chromium/Chrome on PATH. */
-function chromiumBinary(): string | null {
-  for (const name of ['chromium', 'chromium-browser', 'google-chrome']) {
-    for (const dir of (process.env.PATH ?? '').split(':')) {
-      if (dir && existsSync(join(dir, name))) return join(dir, name);
-    }
-  }
-  return null;
-}
 
 const ci = process.env.CI === 'true' || process.env.CI === '1';
 const executablePath = chromiumBinary();

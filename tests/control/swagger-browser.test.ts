@@ -1,19 +1,10 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Control } from '../../control/app.ts';
+import { chromiumBinary } from '../support/browser.ts';
 import { type Backing, embedded, type Json, makeControl } from './support.ts';
-
-/** Debian's `chromium`, or another Chromium/Chrome on PATH. */
-function chromiumBinary(): string | null {
-  for (const name of ['chromium', 'chromium-browser', 'google-chrome']) {
-    for (const dir of (process.env.PATH ?? '').split(':')) {
-      if (dir && existsSync(join(dir, name))) return join(dir, name);
-    }
-  }
-  return null;
-}
 
 const ci = process.env.CI === 'true' || process.env.CI === '1';
 const chromium = chromiumBinary();
