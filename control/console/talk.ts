@@ -13,6 +13,25 @@ import { field, notice, say, select } from './forms.ts';
 const RATE = 16_000;
 /** Agent audio is started this far ahead when nothing is playing, to ride out network jitter. */
 const LEAD_SEC = 0.12;
+/** How long starting the page's audio may take before the call goes on without it. */
+const AUDIO_START_MS = 3000;
+
+/**
+ * Starts `ctx`; false if it has not started within AUDIO_START_MS. Firefox never settles
+ * `resume()` on a machine with no sound output device; the call then goes on, the agent's words
+ * as text, and its audio plays if the context starts later.
+ */
+async function audioStarted(ctx: AudioContext): Promise<boolean> {
+  let timer = 0;
+  const gaveUp = new Promise<boolean>((resolve) => {
+    timer = window.setTimeout(() => resolve(false), AUDIO_START_MS);
+  });
+  try {
+    return await Promise.race([ctx.resume().then(() => true), gaveUp]);
+  } finally {
+    window.clearTimeout(timer);
+  }
+}
 
 /** Plays PCM16 chunks gap-free; echoes marks when playout reaches them; stops on `clear`. */
 class Player {
@@ -171,7 +190,9 @@ class TalkSession {
     const { token } = await api<{ token: string }>('POST', '/realtime/tokens', { agentId });
     const ctx = new AudioContext({ latencyHint: 'interactive' });
     this.ctx = ctx;
-    await ctx.resume();
+    const audioNote = (await audioStarted(ctx))
+      ? ''
+      : ' This browser’s audio did not start (is there a sound output device?): the agent’s replies show as text; type or use the keypad.';
     const analyser = ctx.createAnalyser();
     analyser.fftSize = 2048;
     analyser.connect(ctx.destination);
@@ -195,7 +216,7 @@ class TalkSession {
       const callId = `console_${crypto.randomUUID().replaceAll('-', '').slice(0, 16)}`;
       this.send({ t: 'start', callId, agentId, sampleRate: RATE, encoding: 'pcm16' });
       this.setState('live');
-      say(this.ui.status, 'ok', `Connected: speak now.${micNote}`);
+      say(this.ui.status, 'ok', audioNote ? `Connected.${audioNote}` : `Connected: speak now.${micNote}`);
     };
     ws.onmessage = (event) => this.onMessage(event.data);
     ws.onclose = (event) => {
