@@ -35,7 +35,12 @@ export interface ConversationOptions {
   falseInterruptionMs?: number;
   /** Outbound calls: greet after this much silence if the callee says nothing first. */
   outboundGreetAfterMs?: number;
-  /** Audio kept from before speech was detected, so the first syllable reaches the recogniser. */
+  /**
+   * Audio kept from before speech was detected, so the first syllable reaches the recogniser.
+   * Default 600 ms: Silero decides on 32 ms windows and needs a run of speech first, so for the
+   * same words its start moves by up to ~400 ms with how 20 ms frames fall against its windows;
+   * 300 ms left phone callers' first word clipped (and the turn rejected) at some alignments.
+   */
   preRollMs?: number;
   /** Names of the brain's model and voice, for the latency metrics' `provider` label. */
   providers?: { llm?: string; tts?: string };
@@ -90,7 +95,7 @@ export class Conversation implements Agent {
   async start(ctx: AgentContext): Promise<void> {
     this.ctx = ctx;
     this.startedAt = this.timers.now();
-    this.preRoll = new Int16Array(Math.round(((this.opts.preRollMs ?? 300) * ctx.sampleRate) / 1000));
+    this.preRoll = new Int16Array(Math.round(((this.opts.preRollMs ?? 600) * ctx.sampleRate) / 1000));
     const stt = this.opts.stt;
     const sttRate = stt.sampleRates.includes(ctx.sampleRate) ? ctx.sampleRate : stt.sampleRates[0]!;
     if (sttRate !== ctx.sampleRate) this.sttResampler = new Resampler(ctx.sampleRate, sttRate);

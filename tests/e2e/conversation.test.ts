@@ -157,8 +157,13 @@ describe.skipIf(!offline && process.env.CI !== 'true')(
         })();
         const reply = await eventually(async () => (await said())[1], 30_000, 'the answer to play out');
         await waiting;
-        expect(reply.interrupted).toBe(false);
-        expect(reply.text).toContain('eleven in the morning');
+        // On a mismatch, the call's timeline says what the server heard and when.
+        const timeline = async () =>
+          (await p.store.range(keys.callTimeline(id)))
+            .map((e) => `${e.fields.type} ${e.fields.data ?? ''}`)
+            .join('\n');
+        if (reply.interrupted !== false || !String(reply.text).includes('eleven in the morning'))
+          expect.fail(`the answer was not the hours:\n${await timeline()}`);
 
         // The answer is audible speech that says the hours: recognised back, its key words are there.
         const answer = concat(client.heard.audio.slice(answerFrom).map((a) => a.pcm));

@@ -4,6 +4,8 @@ import { ScriptedBrain } from '../../../core/agent/brains/scripted.ts';
 import type { AgentRecord } from '../../../core/agent/config.ts';
 import { parseAgentRecord } from '../../../core/agent/config.ts';
 import { Conversation, type Timers } from '../../../core/agent/conversation.ts';
+import { pocketsphinxAvailable } from '../../../core/agent/providers/stt/dictionary.ts';
+import { PocketsphinxStt } from '../../../core/agent/providers/stt/pocketsphinx.ts';
 import type {
   AudioChunk,
   SpeechToText,
@@ -12,8 +14,11 @@ import type {
   Transcript,
   VoiceDetector,
 } from '../../../core/agent/providers/types.ts';
+import { SileroVad, sileroAvailable } from '../../../core/agent/providers/vad/silero.ts';
 import { ModelVad } from '../../../core/agent/vad.ts';
+import { decodeMulaw, encodeMulaw } from '../../../core/audio/g711.ts';
 import type { FrameClock } from '../../../core/audio/index.ts';
+import { Resampler } from '../../../core/audio/resampler.ts';
 import { CallCapacity } from '../../../core/capacity/call-capacity.ts';
 import { createLogger } from '../../../core/observability/log.ts';
 import { registry } from '../../../core/observability/metrics.ts';
@@ -21,6 +26,8 @@ import { APOLOGY, CallSession, type EndReason } from '../../../core/session/call
 import { keys } from '../../../core/store/keys.ts';
 import { MemoryStore } from '../../../core/store/memory-store.ts';
 import type { OutboundFrame } from '../../../core/wire/frames.ts';
+import { eventually } from '../../control/support.ts';
+import { synthesize, voicesAvailable } from '../../support/voices.ts';
 
 const RATE = 16000;
 const FRAME = 320; // 20 ms at 16 kHz
@@ -35,7 +42,9 @@ const MS_PER_WORD = 200;
 function harness(
   opts: {
     record?: Partial<AgentRecord>;
-    stt?: FakeStt;
+    stt?: SpeechToText;
+    /** The speech detector; default: one that hears speech wherever a sample is non-zero. */
+    detector?: VoiceDetector;
     direction?: 'inbound' | 'outbound';
     transfer?: (to: string) => Promise<void>;
     brain?: Brain;
@@ -116,7 +125,7 @@ function harness(
     wireOut: { encoding: 'pcm16', sampleRate: RATE },
     agent: conversation,
     agentConfig: record,
-    vad: new ModelVad(new MarkerDetector(), {
+    vad: new ModelVad(opts.detector ?? new MarkerDetector(), {
       sampleRate: RATE,
       stopMs: record.endpointing.minMs,
       startMs: 100,
@@ -140,7 +149,7 @@ function harness(
     for (let i = 0; i < 20; i++) await new Promise<void>((r) => setImmediate(r));
   };
   /** One 20 ms step: time moves, due timers fire, one inbound frame arrives, the clock ticks. */
-  const step = async (voiced: boolean) => {
+  const step = async (voiced: boolean | Int16Array) => {
     nowMs += 20;
     for (const t of [...timers].sort((a, b) => a.at - b.at)) {
       if (t.at <= nowMs) {
@@ -148,7 +157,7 @@ function harness(
         t.fn();
       }
     }
-    const pcm = new Int16Array(FRAME).fill(voiced ? 1 : 0);
+    const pcm = typeof voiced === 'boolean' ? new Int16Array(FRAME).fill(voiced ? 1 : 0) : voiced;
     session.handle({
       kind: 'audio_in',
       encoding: 'pcm16',
@@ -551,3 +560,61 @@ describe('Conversation orchestration (hand-driven clock, scripted fakes)', () =>
     expect(said).toEqual(['Hello there.', 'One moment, please.', 'Here is your answer.']);
   });
 });
+
+const recognisers = pocketsphinxAvailable().ok && sileroAvailable().ok && voicesAvailable.flite;
+if (!recognisers)
+  console.warn('\n!!! pocketsphinx, Silero or flite missing: speech-onset tests are SKIPPED\n');
+
+/** A phone caller's words as the pipeline has them: flite at 8 kHz, through mu-law, up to 16 kHz. */
+function phoneBand(text: string): Int16Array[] {
+  const narrow = synthesize(text, { engine: 'flite', voice: 'slt', sampleRate: 8000 });
+  const coded = new Uint8Array(narrow.length);
+  encodeMulaw(narrow, coded);
+  const decoded = new Int16Array(narrow.length);
+  decodeMulaw(coded, decoded);
+  const wide = new Resampler(8000, 16000).process(decoded);
+  const frames: Int16Array[] = [];
+  for (let i = 0; i < wide.length; i += FRAME) {
+    const f = new Int16Array(FRAME);
+    f.set(wide.subarray(i, Math.min(i + FRAME, wide.length)));
+    frames.push(f);
+  }
+  return frames;
+}
+
+describe.skipIf(!recognisers && process.env.CI !== 'true')(
+  'the start of a turn (real Silero and pocketsphinx)',
+  () => {
+    let h: ReturnType<typeof harness>;
+    afterEach(() => h?.session.close('server_shutdown'));
+
+    // Silero decides on 32 ms windows, calls send 20 ms frames: where the words fall against the
+    // windows moves the detected start by up to ~300 ms for the same audio. The recogniser must
+    // hear the words from their start whatever the alignment (the pre-roll covers the detector).
+    it.each([0, 1, 2, 3, 4, 5, 6, 7])(
+      'recognises the question after %i extra frames of silence',
+      async (offset) => {
+        const question = phoneBand('what are your opening hours');
+        h = harness({ stt: new PocketsphinxStt(), detector: new SileroVad() });
+        void h.session.begin();
+        // The recogniser opens (loading its decoders) before the caller speaks.
+        await eventually(
+          async () => (await h.events()).some((e) => e.type === 'agent.ready'),
+          30_000,
+          'agent.ready',
+        );
+        // Ten seconds of line silence first, as while a greeting plays.
+        await h.run(500 + offset, false);
+        for (const frame of question) await h.step(frame);
+        const find = async (type: string) => (await h.events()).find((e) => e.type === type);
+        // The endpointing silence, frame by frame, until the detector closes the turn.
+        for (let i = 0; i < 100 && !(await find('turn.completed')); i++) await h.step(false);
+        expect(await find('turn.completed'), 'the detector closed the turn').toBeDefined();
+        // Decoding finishes on the recogniser's thread, in its own time.
+        const final = await eventually(() => find('transcript.final'), 30_000, 'the transcript');
+        expect(final.data.text).toBe('what are your opening hours');
+      },
+      60_000,
+    );
+  },
+);
