@@ -88,6 +88,13 @@ export interface RedisStoreOptions {
 export const DEFAULT_COMMAND_TIMEOUT_MS = 1_000;
 
 /**
+ * How late a command's timer may fire before the wait counts as an event-loop stall rather than
+ * a silent Redis: the reply may already be in the socket, unread because the loop was busy, so
+ * it gets one more turn of this long before the command is called failed.
+ */
+const STALL_GRACE_MS = 50;
+
+/**
  * The Store could not be reached (refused, cut, or no reply within the command timeout): the
  * outage callers degrade on (refuse calls politely, buffer, answer 503), unlike a bug.
  */
@@ -127,13 +134,17 @@ function unavailable(err: unknown): unknown {
 function outageOptions(commandTimeoutMs: number): RedisOptions {
   return {
     lazyConnect: true,
-    commandTimeout: commandTimeoutMs,
+    // Replies are awaited at most `commandTimeoutMs` by RedisStore.run (which tells a stalled event
+    // loop from a silent server); ioredis's own timer would fail a reply that sits unread in the
+    // socket while the loop was busy.
+    commandTimeout: undefined,
     enableOfflineQueue: false,
     autoResendUnfulfilledCommands: false,
     maxRetriesPerRequest: 1,
     // A connection that stops answering (a partition: no RST, no FIN) is dropped and dialled
-    // again, rather than kept forever with every command on it timing out.
-    socketTimeout: 2 * commandTimeoutMs,
+    // again by RedisStore.run, not by ioredis's socketTimeout: that timer, too, fires after a
+    // stalled loop with the data sitting unread, and cuts every command in flight.
+    socketTimeout: undefined,
     // A partitioned server would otherwise hold a connection attempt 10 s.
     connectTimeout: Math.max(commandTimeoutMs, 2_000),
   };
@@ -154,6 +165,8 @@ export class RedisStore implements Store {
   private readonly idleBlockers: Redis[] = [];
   private readonly blockers = new Set<Redis>();
   private readonly commandTimeoutMs: number;
+  /** When the main connection last answered anything (performance.now() ms). */
+  private lastReplyAt = performance.now();
 
   private constructor(redis: Redis, prefix: string, commandTimeoutMs: number) {
     this.redis = redis as Redis & LeaseCommands;
@@ -182,13 +195,63 @@ export class RedisStore implements Store {
     return new RedisStore(redis, opts.prefix ?? 'sipai:', commandTimeoutMs);
   }
 
-  /** Runs one Store call, turning "Redis is not there" into {@link StoreUnavailableError}. */
-  private async run<T>(call: () => Promise<T>): Promise<T> {
+  /**
+   * Runs one Store call, turning "Redis is not there" into {@link StoreUnavailableError}: a
+   * refused or cut connection, or no reply within `timeoutMs` (null: the call bounds itself).
+   */
+  private run<T>(call: () => Promise<T>, timeoutMs: number | null = this.commandTimeoutMs): Promise<T> {
+    let reply: Promise<T>;
     try {
-      return await call();
+      reply = call();
     } catch (err) {
-      throw unavailable(err);
+      return Promise.reject(unavailable(err));
     }
+    if (timeoutMs === null) return reply.catch((err: unknown) => Promise.reject(unavailable(err)));
+    return new Promise<T>((resolve, reject) => {
+      const started = performance.now();
+      let settled = false;
+      let graced = false;
+      const expire = () => {
+        if (settled) return;
+        // A timer this late means the loop stalled, not necessarily Redis: one more short turn
+        // lets a reply that arrived meanwhile be read first.
+        if (!graced && performance.now() - started - timeoutMs > STALL_GRACE_MS) {
+          graced = true;
+          timer = setTimeout(expire, STALL_GRACE_MS);
+          return;
+        }
+        settled = true;
+        this.dropIfSilent(2 * timeoutMs);
+        reject(new StoreUnavailableError(`store unavailable: no reply within ${timeoutMs} ms`));
+      };
+      let timer = setTimeout(expire, timeoutMs);
+      reply.then(
+        (value) => {
+          this.lastReplyAt = performance.now();
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (err: unknown) => {
+          if (!(unavailable(err) instanceof StoreUnavailableError)) this.lastReplyAt = performance.now();
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          reject(unavailable(err));
+        },
+      );
+    });
+  }
+
+  /**
+   * A partition (no RST, no FIN) leaves a connection open and silent: once nothing has come back
+   * on it for `silentMs`, it is dropped and ioredis dials again. Commands in flight on it fail
+   * (their callers were already told, or will be) and are never resent.
+   */
+  private dropIfSilent(silentMs: number): void {
+    if (this.redis.status !== 'ready' || performance.now() - this.lastReplyAt < silentMs) return;
+    this.redis.disconnect(true);
   }
 
   /**
@@ -324,19 +387,22 @@ export class RedisStore implements Store {
     }
     const conn = this.idleBlockers.pop() ?? (await this.newBlocker());
     try {
-      const res = (await this.run(() =>
-        conn.xreadgroup(
-          'GROUP',
-          group,
-          consumer,
-          'COUNT',
-          count,
-          'BLOCK',
-          opts.blockMs!,
-          'STREAMS',
-          key,
-          '>',
-        ),
+      const res = (await this.run(
+        () =>
+          conn.xreadgroup(
+            'GROUP',
+            group,
+            consumer,
+            'COUNT',
+            count,
+            'BLOCK',
+            opts.blockMs!,
+            'STREAMS',
+            key,
+            '>',
+          ),
+        // The blocking connection's own grace bounds it (see newBlocker).
+        null,
       )) as [string, RawEntry[]][] | null;
       return entriesOf(res);
     } finally {
@@ -455,7 +521,7 @@ export class RedisStore implements Store {
   async health(): Promise<StoreHealth> {
     const started = performance.now();
     try {
-      await this.redis.ping();
+      await this.run(() => this.redis.ping());
       return { ok: true, kind: 'redis', latencyMs: Math.round((performance.now() - started) * 100) / 100 };
     } catch (err) {
       return { ok: false, kind: 'redis', error: (err as Error).message };

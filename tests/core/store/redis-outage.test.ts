@@ -233,6 +233,31 @@ describe.skipIf(!redisUrl)('a Redis outage under core', () => {
 });
 
 describe.skipIf(!redisUrl)('a Redis that stops answering', () => {
+  it('does not fail a reply that came while the event loop was busy past the timeout', async () => {
+    const store = await RedisStore.connect(redisUrl!, {
+      prefix: `t:${randomUUID()}:`,
+      commandTimeoutMs: 100,
+    });
+    try {
+      await store.set('k', 'v');
+      const outcomes: unknown[] = [];
+      for (let i = 0; i < 10; i++) {
+        const reply = store.get('k').then(
+          (v) => v,
+          (err: unknown) => err,
+        );
+        // The process is busy (a loaded machine, a long synchronous task) for longer than the
+        // command timeout; Redis answered long ago, the reply waits unread in the socket.
+        const busyUntil = performance.now() + 250;
+        while (performance.now() < busyUntil) {}
+        outcomes.push(await reply);
+      }
+      expect(outcomes.map((o) => (o instanceof Error ? o.message : o))).toEqual(Array(10).fill('v'));
+    } finally {
+      await store.close();
+    }
+  });
+
   it('fails every Store call within its command timeout and refuses calls promptly', async () => {
     const relay = await startFreezableProxy(redisUrl!);
     const store = await RedisStore.connect(relay.url, {
