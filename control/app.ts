@@ -15,6 +15,7 @@ import { requestGuards } from './http/request-guards.ts';
 import { type BodyPolicies, RouteTable } from './http/route-table.ts';
 import { AccountService, accounts } from './modules/accounts/index.ts';
 import { AgentService, agents, readinessWith } from './modules/agents/index.ts';
+import { type CallStreamOptions, CallStreams, callEvents, isCallStreamPath } from './modules/calls/events.ts';
 import { CallService, calls, DEFAULT_RING_TIMEOUT_SEC, OutboundDialing } from './modules/calls/index.ts';
 import { CampaignService, campaigns } from './modules/campaigns/index.ts';
 import { ConsoleSite, isConsolePath } from './modules/console/index.ts';
@@ -56,6 +57,8 @@ export interface ControlOptions {
    * triggers' signature timestamps; tests move it.
    */
   now?: () => number;
+  /** The server-sent call streams' heartbeat and limits (tests: a short heartbeat). */
+  callStreams?: CallStreamOptions;
 }
 
 /** The business logic behind the routes, one service per feature, built once per Control. */
@@ -67,6 +70,8 @@ export interface ControlServices {
   realtime: RealtimeService;
   outbound: OutboundDialing;
   calls: CallService;
+  /** The open server-sent call streams (`GET /v1/calls/events`, `…/{id}/events`). */
+  callStreams: CallStreams;
   campaigns: CampaignService;
   webhooks: WebhookService;
   triggers: TriggerService;
@@ -112,6 +117,7 @@ export function createServices(
   state: ControlState,
   now: () => number = Date.now,
   webhookPolicy: DeliveryPolicy = webhookPolicyOf(state.config),
+  callStreams: CallStreamOptions = {},
 ): ControlServices {
   const agentService = new AgentService(state.sql, state.store, readinessWith(providerEnvOf(state.config)));
   const outbound = new OutboundDialing(state.config, state.store);
@@ -128,6 +134,10 @@ export function createServices(
     }),
     outbound,
     calls: callService,
+    callStreams: new CallStreams(
+      { sql: state.sql, store: state.store, log: state.log.child({ module: 'call-streams' }) },
+      callStreams,
+    ),
     campaigns: campaignService,
     webhooks: new WebhookService(state.sql, webhookPolicy, state.log.child({ module: 'webhooks' })),
     triggers: new TriggerService(state.sql, {
@@ -168,6 +178,7 @@ export function buildApi(state: ControlState, services: ControlServices = create
     .use(agents(auth, services.agents))
     .use(numbers(auth, services.numbers))
     .use(calls(auth, services.calls))
+    .use(callEvents(auth, services.callStreams))
     .use(campaigns(auth, services.campaigns))
     .use(realtime(auth, services.realtime))
     .use(webhooks(auth, services.webhooks))
@@ -204,7 +215,7 @@ export class Control implements Plane {
   readonly console = new ConsoleSite();
 
   constructor(opts: ControlOptions) {
-    const { workers, now: _, webhookPolicy: __, ...shared } = opts;
+    const { workers, now: _, webhookPolicy: __, callStreams: ___, ...shared } = opts;
     this.state = {
       ...shared,
       version: pkg.version,
@@ -212,7 +223,7 @@ export class Control implements Plane {
       pingDatabase: () => pingDatabase(opts.sql),
     };
     const policy = webhookPolicyOf(opts.config, opts.webhookPolicy);
-    this.services = createServices(this.state, opts.now, policy);
+    this.services = createServices(this.state, opts.now, policy, opts.callStreams);
     this.api = buildApi(this.state, this.services);
     this.inbound = buildInbound(this.state, this.services);
     const { sql, store, log, config } = this.state;
@@ -260,6 +271,8 @@ export class Control implements Plane {
     const { pathname } = new URL(req.url);
     if (isConsolePath(pathname)) return this.console.handle(req);
     if (pathname.startsWith('/webhooks/')) return this.inbound.handle(req);
+    // An event stream is quiet between heartbeats, longer than Bun's idle timeout allows.
+    if (server && isCallStreamPath(pathname)) server.timeout(req, 0);
     return this.api.handle(req);
   }
 
@@ -308,11 +321,12 @@ export class Control implements Plane {
   }
 
   /**
-   * Stops the workers: the campaign runner lets dials in flight finish and record; the recorder
-   * leaves an unfinished batch unacked for the next recorder. The database pool and the Store
-   * belong to whoever opened them.
+   * Ends the open call streams, and stops the workers: the campaign runner lets dials in flight
+   * finish and record; the recorder leaves an unfinished batch unacked for the next recorder.
+   * The database pool and the Store belong to whoever opened them.
    */
   async close(): Promise<void> {
+    await this.services.callStreams.close();
     await Promise.all([
       this.campaignRunner?.stop(),
       this.recorder?.stop(),

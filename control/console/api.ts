@@ -79,19 +79,197 @@ export async function api<T>(method: string, path: string, body?: unknown, key =
   } catch {
     json = null;
   }
-  if (!res.ok) {
-    const error = (json as { error?: { code?: string; message?: string; details?: unknown } } | null)?.error;
-    const failure = new ApiFailure(
-      res.status,
-      error?.code ?? `http_${res.status}`,
-      error?.message ?? `The server answered ${res.status} ${res.statusText}`.trim(),
-      issuesOf(error?.details),
-    );
-    // Only the stored key signs the console out; a key being tried at sign-in just fails.
-    if (res.status === 401 && key !== null && key === storedKey()) unauthorized(failure.message);
-    throw failure;
-  }
+  if (!res.ok) throw refused(res, json, key);
   return json as T;
+}
+
+/**
+ * The failure of a refused request, from the API's error body; a 401 of the stored key signs the
+ * console out (a key being tried at sign-in just fails).
+ */
+function refused(res: Response, json: unknown, key: string | null): ApiFailure {
+  const error = (json as { error?: { code?: string; message?: string; details?: unknown } } | null)?.error;
+  const failure = new ApiFailure(
+    res.status,
+    error?.code ?? `http_${res.status}`,
+    error?.message ?? `The server answered ${res.status} ${res.statusText}`.trim(),
+    issuesOf(error?.details),
+  );
+  if (res.status === 401 && key !== null && key === storedKey()) unauthorized(failure.message);
+  return failure;
+}
+
+/** One server-sent event: its name, its data (one line of JSON) and its id. */
+export interface StreamEvent {
+  event: string;
+  data: unknown;
+  id: string | null;
+}
+
+export interface StreamHandlers {
+  /**
+   * The stream is open; `again` after it had dropped. Events from before that may be missed:
+   * the view loads what it shows once more.
+   */
+  open(again: boolean): void;
+  event(event: StreamEvent): void;
+  /** It dropped or was refused; another try comes in `retryInMs`, or never when that is null. */
+  down(failure: ApiFailure, retryInMs: number | null): void;
+}
+
+/** Waits before reconnecting: one second, doubling to thirty. */
+const RETRY_MIN_MS = 1_000;
+const RETRY_MAX_MS = 30_000;
+/** Nothing at all for this long (the API's heartbeat comes every 15 s): the stream is taken as dead. */
+const SILENT_MS = 45_000;
+
+/** Parses server-sent events out of text as it arrives, whatever its chunking. */
+class EventParser {
+  private buffer = '';
+  private name = 'message';
+  private id: string | null = null;
+  private data: string[] = [];
+
+  constructor(private readonly emit: (event: StreamEvent) => void) {}
+
+  push(text: string): void {
+    this.buffer += text;
+    for (let nl = this.buffer.search(/[\r\n]/); nl >= 0; nl = this.buffer.search(/[\r\n]/)) {
+      // A CR at the end may be half of a CRLF still to come.
+      if (this.buffer[nl] === '\r' && nl === this.buffer.length - 1) break;
+      const line = this.buffer.slice(0, nl);
+      this.buffer = this.buffer.slice(this.buffer.startsWith('\r\n', nl) ? nl + 2 : nl + 1);
+      this.line(line);
+    }
+  }
+
+  private line(line: string): void {
+    if (line === '') {
+      if (this.data.length > 0) {
+        let data: unknown = null;
+        try {
+          data = JSON.parse(this.data.join('\n'));
+        } catch {
+          data = this.data.join('\n');
+        }
+        this.emit({ event: this.name, data, id: this.id });
+      }
+      this.name = 'message';
+      this.data = [];
+      return;
+    }
+    if (line.startsWith(':')) return;
+    const colon = line.indexOf(':');
+    const field = colon < 0 ? line : line.slice(0, colon);
+    const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+    if (field === 'event') this.name = value;
+    else if (field === 'data') this.data.push(value);
+    else if (field === 'id') this.id = value;
+  }
+}
+
+/**
+ * Reads `GET /v1<path>` as server-sent events for as long as `active()` says, with `fetch()` and
+ * the stored key as a Bearer token (EventSource cannot send it, and a key never goes in a URL).
+ * A stream that drops, or goes silent past its heartbeat, is opened again after a backoff; a 401
+ * signs the console out, a 404 ends it. Leaving the view (`active()` false) closes it.
+ */
+export function eventStream(
+  path: string,
+  handlers: StreamHandlers,
+  active: () => boolean,
+): { close(): void } {
+  let closed = false;
+  let opened = false;
+  let failures = 0;
+  let abort: AbortController | null = null;
+  let retryTimer = 0;
+  let silentTimer = 0;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    abort?.abort();
+    window.clearTimeout(retryTimer);
+    window.clearTimeout(silentTimer);
+    window.removeEventListener('hashchange', check);
+  };
+  const check = () => {
+    if (!active()) close();
+  };
+  window.addEventListener('hashchange', check);
+
+  const retry = (failure: ApiFailure, afterMs?: number) => {
+    if (closed) return;
+    const backoff = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** failures++) * (0.8 + Math.random() * 0.4);
+    const delay = Math.round(afterMs ?? backoff);
+    handlers.down(failure, delay);
+    retryTimer = window.setTimeout(() => void connect(), delay);
+  };
+
+  const connect = async (): Promise<void> => {
+    const key = storedKey();
+    if (closed || !active() || !key) return close();
+    const controller = new AbortController();
+    abort = controller;
+    const quiet = () => {
+      window.clearTimeout(silentTimer);
+      silentTimer = window.setTimeout(() => controller.abort(), SILENT_MS);
+    };
+    let res: Response;
+    try {
+      quiet();
+      res = await fetch(`/v1${path}`, {
+        headers: { authorization: `Bearer ${key}`, accept: 'text/event-stream' },
+        credentials: 'omit',
+        cache: 'no-store',
+        signal: controller.signal,
+      });
+    } catch {
+      return retry(new ApiFailure(0, 'unreachable', 'The server did not answer. Is sipai still running?'));
+    }
+    if (!res.ok || !res.body) {
+      let json: unknown = null;
+      try {
+        json = await res.json();
+      } catch {
+        json = null;
+      }
+      const failure = refused(res, json, key);
+      if (res.status === 401 || res.status === 404) {
+        close();
+        handlers.down(failure, null);
+        return;
+      }
+      const retryAfter = Number(res.headers.get('retry-after'));
+      return retry(failure, retryAfter > 0 ? retryAfter * 1000 : undefined);
+    }
+    const openedAt = Date.now();
+    handlers.open(opened);
+    opened = true;
+    const parser = new EventParser((event) => {
+      if (!closed) handlers.event(event);
+    });
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done || closed) break;
+        if (!active()) return close();
+        quiet();
+        parser.push(decoder.decode(value, { stream: true }));
+      }
+    } catch {
+      // Cut, or aborted: closed, or silent for too long.
+    }
+    window.clearTimeout(silentTimer);
+    // A stream that stayed up a while starts the backoff over; one dropped at once does not.
+    if (Date.now() - openedAt > RETRY_MAX_MS) failures = 0;
+    retry(new ApiFailure(0, 'stream_ended', 'the connection closed'));
+  };
+
+  void connect();
+  return { close };
 }
 
 /** The message of anything thrown, for people. */

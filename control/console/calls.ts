@@ -1,12 +1,15 @@
+import { latencySummary, type RecordedEvent, transcriptOf } from '../modules/calls/timeline.ts';
 import { allAgents } from './agents.ts';
-import { api, messageOf, type Page } from './api.ts';
+import { type ApiFailure, api, eventStream, messageOf, type Page } from './api.ts';
 import { duration, fill, h, ms, when } from './dom.ts';
 import { field, notice, say, select } from './forms.ts';
 import { latencyChart } from './talk.ts';
 
 /**
  * `#/calls` and `#/calls/<id>`: recent calls with filters, and one call's timeline, transcript
- * and latency. Both poll while they are on screen, so live calls move without a reload.
+ * and latency. Both follow the API's call streams (`GET /v1/calls/events`, `…/{id}/events`,
+ * server-sent events) while they are on screen, so live calls move without a reload and
+ * without polling; a stream that drops is opened again, and the view loaded once more.
  */
 
 interface Call {
@@ -23,25 +26,19 @@ interface Call {
   endReason: string | null;
 }
 
+interface TimelineEvent {
+  type: string;
+  at: string;
+  tMs: number | null;
+  data: Record<string, unknown> | null;
+}
+
 interface Stats {
   count: number;
   p50: number;
   p95: number;
   max: number;
   mean: number;
-}
-
-interface CallDetail extends Call {
-  timeline: { type: string; at: string; tMs: number | null; data: Record<string, unknown> | null }[];
-  transcript: {
-    role: 'user' | 'agent';
-    text: string;
-    startMs: number | null;
-    source?: string;
-    interrupted?: boolean;
-    rejected?: boolean;
-  }[];
-  latency: { turns: number } & Record<string, Stats | null | number>;
 }
 
 const LIVE = new Set(['queued', 'ringing', 'in-progress']);
@@ -56,27 +53,54 @@ const STATUSES = [
   'canceled',
   'refused',
 ];
-/** How often a view on screen asks again. */
-const POLL_MS = 2000;
+/** Rows the list shows, newest first. */
+const LIST_LIMIT = 50;
 
-/** Runs `tick` now and every POLL_MS after it finishes, until `stopped()` says so. */
-function poll(tick: () => Promise<boolean>, stopped: () => boolean): void {
-  const run = async () => {
-    if (stopped()) return;
-    let again = true;
-    try {
-      again = await tick();
-    } catch {
-      // A failed poll is shown by the tick itself; try again later.
-    }
-    if (again && !stopped()) window.setTimeout(run, POLL_MS);
-  };
-  void run();
+/** How far along a call is: a status never goes back (an older copy arriving late is ignored). */
+function progress(status: string): number {
+  const live = ['queued', 'ringing', 'in-progress'].indexOf(status);
+  return live >= 0 ? live : 3;
+}
+
+/** Newest first, as the API lists them. */
+function newestFirst(a: Call, b: Call): number {
+  return b.startedAt.localeCompare(a.startedAt) || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
 }
 
 function statusBadge(status: string): HTMLElement {
   const cls = LIVE.has(status) ? 'badge live' : status === 'completed' ? 'badge' : 'badge bad';
   return h('span', { class: cls }, status);
+}
+
+/** That the live updates stopped, and when they try again (nothing when they never will). */
+function pausedMessage(failure: ApiFailure, retryInMs: number | null): string {
+  const again = retryInMs === null ? '' : ` Reconnecting in ${Math.ceil(retryInMs / 1000)} s.`;
+  return `Live updates paused: ${failure.message.replace(/\.$/, '')}.${again}`;
+}
+
+/**
+ * A view's notice: why the list could not load, else why live updates are paused, else nothing.
+ * `set` changes one of the two and shows what is left.
+ */
+function problems(status: HTMLElement) {
+  const current: { load: string | null; stream: string | null } = { load: null, stream: null };
+  return (kind: 'load' | 'stream', message: string | null) => {
+    current[kind] = message;
+    const shown = current.load ?? current.stream;
+    if (shown) say(status, 'error', shown);
+    else {
+      status.className = 'notice';
+      status.replaceChildren();
+    }
+  };
+}
+
+/** Every second while the view is on screen, `tick` (a live call's duration grows). */
+function everySecond(tick: () => void, isCurrent: () => boolean): void {
+  const timer = window.setInterval(() => {
+    if (isCurrent()) tick();
+    else window.clearInterval(timer);
+  }, 1000);
 }
 
 /** `#/calls`. `isCurrent` is false once the user has left the view. */
@@ -127,47 +151,109 @@ export async function callsView(main: HTMLElement, isCurrent: () => boolean): Pr
     ),
     updated,
   );
+  /** The calls shown, by id. */
+  let shown = new Map<string, Call>();
+  /** Lists asked for since the view opened; only the latest one's answer is shown. */
+  let asked = 0;
+  const problem = problems(status);
+  let changedAt = new Date();
+  const matches = (c: Call) =>
+    (!statusFilter.value || c.status === statusFilter.value) &&
+    (!directionFilter.value || c.direction === directionFilter.value) &&
+    (!agentFilter.value || c.agentId === agentFilter.value);
+  const durations = new Map<string, HTMLElement>();
+  const render = () => {
+    const calls = [...shown.values()].sort(newestFirst).slice(0, LIST_LIMIT);
+    shown = new Map(calls.map((c) => [c.id, c]));
+    durations.clear();
+    body.replaceChildren(
+      ...calls.map((c) => {
+        const length = h('td', { class: 'num' }, duration(c.answeredAt ?? c.startedAt, c.endedAt));
+        if (LIVE.has(c.status)) durations.set(c.id, length);
+        return h(
+          'tr',
+          { 'data-call-id': c.id, 'data-status': c.status },
+          h('td', {}, h('a', { href: `#/calls/${encodeURIComponent(c.id)}` }, when(c.startedAt))),
+          h('td', {}, statusBadge(c.status)),
+          h('td', {}, c.endReason ?? '—'),
+          h('td', {}, c.direction ?? '—'),
+          length,
+          h('td', {}, c.agentId ? (names.get(c.agentId) ?? h('code', {}, c.agentId)) : '—'),
+          h('td', {}, `${c.from ?? '—'} → ${c.to ?? '—'}`),
+        );
+      }),
+    );
+    if (calls.length === 0) {
+      body.append(h('tr', {}, h('td', { colspan: 7, class: 'muted' }, 'No calls match.')));
+    }
+    const live = calls.filter((c) => LIVE.has(c.status)).length;
+    updated.textContent = `${live > 0 ? `${live} live · ` : ''}updated ${changedAt.toLocaleTimeString()}`;
+  };
+  /** A call as the stream (or a list) has it now, unless what is shown is further along. */
+  const apply = (call: Call) => {
+    const mine = shown.get(call.id);
+    if (mine && progress(call.status) < progress(mine.status)) return;
+    if (matches(call)) shown.set(call.id, call);
+    else shown.delete(call.id);
+  };
   const query = () => {
-    const q = new URLSearchParams({ limit: '50' });
+    const q = new URLSearchParams({ limit: String(LIST_LIMIT) });
     if (statusFilter.value) q.set('status', statusFilter.value);
     if (directionFilter.value) q.set('direction', directionFilter.value);
     if (agentFilter.value) q.set('agentId', agentFilter.value);
     return q.toString();
   };
-  const refresh = async (): Promise<boolean> => {
+  /** Loads the first page: on open, on a filter change, and after the stream was down. */
+  const refresh = async (): Promise<void> => {
+    const mine = ++asked;
     try {
       const page = await api<Page<Call>>('GET', `/calls?${query()}`);
-      if (!isCurrent()) return false;
-      status.className = 'notice';
-      status.replaceChildren();
-      body.replaceChildren(
-        ...page.data.map((c) =>
-          h(
-            'tr',
-            { 'data-call-id': c.id, 'data-status': c.status },
-            h('td', {}, h('a', { href: `#/calls/${encodeURIComponent(c.id)}` }, when(c.startedAt))),
-            h('td', {}, statusBadge(c.status)),
-            h('td', {}, c.endReason ?? '—'),
-            h('td', {}, c.direction ?? '—'),
-            h('td', { class: 'num' }, duration(c.answeredAt ?? c.startedAt, c.endedAt)),
-            h('td', {}, c.agentId ? (names.get(c.agentId) ?? h('code', {}, c.agentId)) : '—'),
-            h('td', {}, `${c.from ?? '—'} → ${c.to ?? '—'}`),
-          ),
-        ),
-      );
-      if (page.data.length === 0) {
-        body.append(h('tr', {}, h('td', { colspan: 7, class: 'muted' }, 'No calls match.')));
+      if (!isCurrent() || mine !== asked) return;
+      const before = shown;
+      // Changes the stream brought while the page was on its way stay.
+      shown = new Map();
+      for (const c of page.data) {
+        const streamed = before.get(c.id);
+        shown.set(c.id, streamed && progress(streamed.status) > progress(c.status) ? streamed : c);
       }
-      const live = page.data.filter((c) => LIVE.has(c.status)).length;
-      updated.textContent = `${live > 0 ? `${live} live · ` : ''}updated ${new Date().toLocaleTimeString()}`;
+      problem('load', null);
+      changedAt = new Date();
+      render();
     } catch (err) {
-      if (isCurrent()) say(status, 'error', `Could not load calls: ${messageOf(err)}`);
+      if (isCurrent() && mine === asked) problem('load', `Could not load calls: ${messageOf(err)}`);
     }
-    return true;
   };
   for (const f of [statusFilter, directionFilter, agentFilter])
     f.addEventListener('change', () => void refresh());
-  poll(refresh, () => !isCurrent());
+  eventStream(
+    '/calls/events',
+    {
+      open: () => {
+        problem('stream', null);
+        void refresh();
+      },
+      event: (e) => {
+        if (e.event === 'reset') return void refresh();
+        if (e.event !== 'call') return;
+        apply(e.data as Call);
+        changedAt = new Date();
+        render();
+      },
+      down: (failure, retryInMs) => {
+        if (!isCurrent() || failure.status === 401) return;
+        problem('stream', pausedMessage(failure, retryInMs));
+        // Without the stream the list is still worth showing, once.
+        if (asked === 0) void refresh();
+      },
+    },
+    isCurrent,
+  );
+  everySecond(() => {
+    for (const [id, cell] of durations) {
+      const c = shown.get(id);
+      if (c) cell.textContent = duration(c.answeredAt ?? c.startedAt, c.endedAt);
+    }
+  }, isCurrent);
 }
 
 function dataSummary(data: Record<string, unknown> | null): string {
@@ -184,6 +270,11 @@ const LATENCY_ROWS: [string, string][] = [
   ['ttsFirstAudioMs', 'First synthesised audio'],
   ['turnMs', 'End of speech → agent audio'],
 ];
+
+/** Oldest first, as the API orders a timeline: by time, then time into the call. */
+function earlier(a: TimelineEvent, b: TimelineEvent): number {
+  return a.at.localeCompare(b.at) || (a.tMs ?? -1) - (b.tMs ?? -1);
+}
 
 /** `#/calls/<id>`. */
 export async function callView(main: HTMLElement, id: string, isCurrent: () => boolean): Promise<void> {
@@ -212,18 +303,11 @@ export async function callView(main: HTMLElement, id: string, isCurrent: () => b
     ),
   );
   const agents = new Map((await allAgents()).map((a) => [a.id, a.name]));
-  let settling = 0;
-  const refresh = async (): Promise<boolean> => {
-    let call: CallDetail;
-    try {
-      call = await api<CallDetail>('GET', `/calls/${encodeURIComponent(id)}`);
-    } catch (err) {
-      if (isCurrent()) say(status, 'error', `Could not load the call: ${messageOf(err)}`);
-      return true;
-    }
-    if (!isCurrent()) return false;
-    status.className = 'notice';
-    status.replaceChildren();
+  const problem = problems(status);
+  let call: Call | null = null;
+  let events: TimelineEvent[] = [];
+  const showFacts = () => {
+    if (!call) return;
     main.dataset.callStatus = call.status;
     fill(title, 'Call ', h('code', {}, call.id));
     const row = (k: string, v: Node | string) => [h('dt', {}, k), h('dd', {}, v)];
@@ -237,9 +321,12 @@ export async function callView(main: HTMLElement, id: string, isCurrent: () => b
       row('Started', when(call.startedAt)),
       row('Duration', duration(call.answeredAt ?? call.startedAt, call.endedAt)),
     );
+  };
+  /** The timeline and what it says (transcript, latency), as `GET /v1/calls/{id}` computes them. */
+  const showTimeline = () => {
     fill(
       timeline,
-      call.timeline.map((e) =>
+      events.map((e) =>
         h(
           'li',
           { 'data-type': e.type },
@@ -249,9 +336,11 @@ export async function callView(main: HTMLElement, id: string, isCurrent: () => b
         ),
       ),
     );
+    const recorded: RecordedEvent[] = events.map((e) => ({ ...e, at: new Date(e.at) }));
+    const said = transcriptOf(recorded);
     fill(
       transcript,
-      call.transcript.map((t) =>
+      said.map((t) =>
         h(
           'li',
           { class: t.role, 'data-role': t.role },
@@ -262,8 +351,9 @@ export async function callView(main: HTMLElement, id: string, isCurrent: () => b
         ),
       ),
     );
-    if (call.transcript.length === 0) transcript.append(h('li', { class: 'system' }, 'Nothing was said.'));
-    const turns = call.timeline
+    if (said.length === 0) transcript.append(h('li', { class: 'system' }, 'Nothing was said.'));
+    const summary = latencySummary(recorded);
+    const turns = events
       .filter((e) => e.type === 'turn.latency' && e.data)
       .map((e) => e.data as unknown as Parameters<typeof latencyChart>[0][number]);
     fill(
@@ -275,7 +365,7 @@ export async function callView(main: HTMLElement, id: string, isCurrent: () => b
         h(
           'table',
           {},
-          h('caption', { class: 'sr-only' }, `Latency over ${call.latency.turns} turns`),
+          h('caption', { class: 'sr-only' }, `Latency over ${summary.turns} turns`),
           h(
             'thead',
             {},
@@ -289,7 +379,7 @@ export async function callView(main: HTMLElement, id: string, isCurrent: () => b
             'tbody',
             {},
             LATENCY_ROWS.map(([key, label]) => {
-              const s = call.latency[key] as Stats | null;
+              const s = summary[key as keyof typeof summary] as Stats | null;
               return h(
                 'tr',
                 {},
@@ -302,12 +392,48 @@ export async function callView(main: HTMLElement, id: string, isCurrent: () => b
           ),
         ),
       ),
-      h('p', { class: 'muted' }, `${call.latency.turns} caller turns.`),
+      h('p', { class: 'muted' }, `${summary.turns} caller turns.`),
     );
-    // An ended call's record only changes while the recorder catches up: a few more polls
-    // until its end event is in, then stop.
-    if (LIVE.has(call.status)) return true;
-    return !call.timeline.some((e) => e.type === 'call.ended') && settling++ < 15;
   };
-  poll(refresh, () => !isCurrent());
+  // Events come in bursts (the whole timeline on open): draw once per burst.
+  let drawing = false;
+  const draw = () => {
+    if (drawing) return;
+    drawing = true;
+    queueMicrotask(() => {
+      drawing = false;
+      if (!isCurrent()) return;
+      showFacts();
+      showTimeline();
+    });
+  };
+  eventStream(
+    `/calls/${encodeURIComponent(id)}/events`,
+    {
+      // Each opening sends the call and its whole timeline again.
+      open: () => {
+        events = [];
+        problem('stream', null);
+      },
+      event: (e) => {
+        if (e.event === 'call') call = e.data as Call;
+        else if (e.event === 'timeline') {
+          const event = e.data as TimelineEvent;
+          let i = events.length;
+          while (i > 0 && earlier(event, events[i - 1]) < 0) i--;
+          events.splice(i, 0, event);
+        } else return;
+        draw();
+      },
+      down: (failure, retryInMs) => {
+        if (!isCurrent() || failure.status === 401) return;
+        if (!call && retryInMs === null) problem('load', `Could not load the call: ${failure.message}`);
+        else problem('stream', pausedMessage(failure, retryInMs));
+      },
+    },
+    isCurrent,
+  );
+  everySecond(() => {
+    if (call && LIVE.has(call.status)) showFacts();
+  }, isCurrent);
 }

@@ -4,6 +4,7 @@ import type { Logger } from '../../core/observability/index.ts';
 import { keys, type Store } from '../../core/store/index.ts';
 import type { Queryable, Sql } from '../db/index.ts';
 import { newId } from '../ids.ts';
+import { callsChanged } from '../modules/calls/changes.ts';
 import {
   DEFAULT_RING_TIMEOUT_SEC,
   type OutboundDialing,
@@ -273,6 +274,7 @@ export class CampaignRunner {
           status: 'queued',
         });
       });
+      await callsChanged(this.deps.store, [callId]);
       return;
     }
     if (result.code === 'at_capacity') {
@@ -311,6 +313,7 @@ export class CampaignRunner {
         endReason: refusalReason(result),
       });
     });
+    await callsChanged(this.deps.store, [callId]);
   }
 
   /** Undoes a claim whose call was never placed. */

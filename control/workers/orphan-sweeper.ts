@@ -2,6 +2,7 @@ import { leaseRecordKey } from '../../core/capacity/call-capacity.ts';
 import type { Logger } from '../../core/observability/index.ts';
 import { keys, type Store } from '../../core/store/index.ts';
 import type { Sql } from '../db/index.ts';
+import { callsChanged } from '../modules/calls/changes.ts';
 import { Backoff, Stopper } from './loop.ts';
 import { DEFAULT_TIMELINE_TTL_MS, insertCallEvent, parseTimeline } from './recorder.ts';
 
@@ -144,6 +145,10 @@ export class OrphanSweeper {
       }
       return out;
     });
+    await callsChanged(
+      store,
+      closed.map((row) => row.id),
+    );
     for (const row of closed) await store.expire(keys.callTimeline(row.id), this.opts.timelineTtlMs);
     if (closed.length > 0) {
       this.closed += closed.length;

@@ -4,6 +4,7 @@ import { publicEventOf } from '../../core/events/from-core.ts';
 import type { Logger } from '../../core/observability/index.ts';
 import { keys, type Store, type StreamEntry } from '../../core/store/index.ts';
 import type { Queryable, Sql } from '../db/index.ts';
+import { callsChanged } from '../modules/calls/changes.ts';
 import { latencySummary, type RecordedEvent } from '../modules/calls/index.ts';
 import type { CallOutcome, CampaignService } from '../modules/campaigns/index.ts';
 import { anyEndpointEnabled, enqueueCallEvent } from '../modules/webhooks/outbox.ts';
@@ -250,6 +251,11 @@ export class Recorder {
       await enqueueWebhookEvents(tx, events, timelines);
     });
     this.recorded += events.length;
+    // Committed: open call streams on every node read these calls again.
+    await callsChanged(
+      this.deps.store,
+      events.map((e) => e.callId),
+    );
     // Written: the calls' own streams have served their purpose. A failure here retries the
     // batch, which changes nothing in Postgres the second time.
     for (const callId of timelines.keys())

@@ -121,6 +121,8 @@ describe('OpenAPI document', () => {
         'GET /v1/calls',
         'POST /v1/calls',
         'GET /v1/calls/{id}',
+        'GET /v1/calls/events',
+        'GET /v1/calls/{id}/events',
         'POST /v1/calls/{id}/hangup',
         'POST /v1/calls/{id}/transfer',
         'POST /v1/calls/{id}/say',
@@ -153,7 +155,9 @@ describe('OpenAPI document', () => {
       const success = Object.entries(op.responses as Record<string, Json>).find(([status]) =>
         status.startsWith('2'),
       );
-      expect(success?.[1].content['application/json'].schema, name).toBeDefined();
+      // JSON, or server-sent events for the call streams.
+      const content = success?.[1].content;
+      expect(content['application/json']?.schema ?? content['text/event-stream']?.schema, name).toBeDefined();
       if (name === 'GET /v1/health') continue;
       expect(op.security, name).toEqual([{ bearerAuth: [] }]);
       for (const status of ['401', '429']) {
@@ -311,7 +315,7 @@ describe('OpenAPI error responses and examples', () => {
     const lists = specOperations().filter(
       ([name, op]) =>
         name.startsWith('GET') &&
-        op.responses['200']?.content['application/json'].schema.properties?.nextCursor,
+        op.responses['200']?.content['application/json']?.schema.properties?.nextCursor,
     );
     expect(lists.length).toBeGreaterThanOrEqual(8);
     for (const [name, op] of lists) {

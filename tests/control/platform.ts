@@ -6,6 +6,7 @@ import { type RunningHttpServer, startHttpServer } from '../../core/server/index
 import type { Store } from '../../core/store/index.ts';
 import { signJambonz } from '../../core/telephony/signatures/index.ts';
 import { type FakeJambonz, type FakeJambonzCall, startFakeJambonz } from '../support/fakes/jambonz-rest.ts';
+import { type MediaClient, nativeClient, startedCallId } from '../support/media-clients.ts';
 import { freePort } from '../support/services.ts';
 import { type ApiClient, apiClient, type Backing } from './support.ts';
 
@@ -222,4 +223,26 @@ export function driveJambonzCalls(fake: FakeJambonz, opts: JambonzDriverOptions)
       await Promise.allSettled([...pending]);
     },
   };
+}
+
+/**
+ * A browser call on `/v1/realtime/voice` with a realtime token minted for `key`, started: the
+ * client and the id the server gave the call (its own namespace, said in `call.started`).
+ */
+export async function browserCall(
+  p: Platform,
+  key: string,
+  agentId: string,
+  callId = `web-${crypto.randomUUID()}`,
+): Promise<{ client: MediaClient; id: string }> {
+  const token = await p.api('POST', '/v1/realtime/tokens', { key, body: { agentId, callId } });
+  if (token.status !== 200) throw new Error(`realtime token: ${token.status} ${JSON.stringify(token.body)}`);
+  const client = await nativeClient({
+    baseWsUrl: `${p.url.replace('http', 'ws')}/v1`,
+    callId,
+    agentId,
+    token: token.body.token,
+  });
+  client.start();
+  return { client, id: await startedCallId(client, callId) };
 }

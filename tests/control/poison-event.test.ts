@@ -5,8 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { keys } from '../../core/store/index.ts';
-import { type MediaClient, nativeClient, startedCallId } from '../support/media-clients.ts';
-import { type Platform, startPlatform } from './platform.ts';
+import type { MediaClient } from '../support/media-clients.ts';
+import { type Platform, browserCall as startBrowserCall, startPlatform } from './platform.ts';
 import { type Backing, eventually, type Json, makeAccount, postgresAndRedis } from './support.ts';
 
 const redisUrl = inject('redisUrl');
@@ -37,17 +37,7 @@ describe.skipIf(!redisUrl || !postgresUrl)('a NUL in a native stop reason on Pos
 
   /** A browser call on /v1/realtime/voice with a realtime token, started and ready. */
   const browserCall = async (callId: string): Promise<{ client: MediaClient; id: string }> => {
-    const token = await p.api('POST', '/v1/realtime/tokens', { key, body: { agentId, callId } });
-    expect(token.status, JSON.stringify(token.body)).toBe(200);
-    const client = await nativeClient({
-      baseWsUrl: `${p.url.replace('http', 'ws')}/v1`,
-      callId,
-      agentId,
-      token: token.body.token,
-    });
-    client.start();
-    // The server names the call in its own namespace and says so first.
-    const id = await startedCallId(client, callId);
+    const { client, id } = await startBrowserCall(p, key, agentId, callId);
     // The session is live once its timeline has its first step.
     await eventually(
       async () => (await p.store.range(keys.callTimeline(id))).length > 0,

@@ -6,6 +6,7 @@ import type { Queryable, Sql } from '../../db/index.ts';
 import { ApiError, invalidField, notFound } from '../../errors.ts';
 import { newId } from '../../ids.ts';
 import { toPage } from '../../pagination.ts';
+import { callsChanged } from './changes.ts';
 import type { Call, CallDetail, CallListQuery, CallStatus, CreateCallBody } from './model.ts';
 import type { OutboundDialing, OutboundProvider } from './outbound.ts';
 import { latencySummary, type RecordedEvent, transcriptOf } from './timeline.ts';
@@ -261,6 +262,7 @@ export class CallService {
       ...(result.ok ? {} : { endReason: refusalReason(result) }),
     };
     const row = await recordPlacedCall(this.sql, placed);
+    await callsChanged(this.store, [callId]);
     if (!result.ok) throw providerRefused(result);
     return toCall(row);
   }
