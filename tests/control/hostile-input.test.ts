@@ -279,7 +279,13 @@ describe.skipIf(!postgresUrl || !redisUrl)('hostile input against every /v1 rout
     } else {
       const res = await fetch(`${server.url}${p.path}`, { method: p.method, headers, body: p.body });
       status = res.status;
-      text = await res.text();
+      if (res.headers.get('content-type')?.startsWith('text/event-stream')) {
+        // A live event stream never ends: its answer is its status and headers; hang up.
+        await res.body?.cancel();
+        text = '';
+      } else {
+        text = await res.text();
+      }
     }
     const ms = Math.max(0, performance.now() - started - transportMs);
     return { status, body: text.startsWith('{') ? JSON.parse(text) : text, ms };
