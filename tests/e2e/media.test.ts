@@ -206,7 +206,7 @@ describe.skipIf(!canSpeak && process.env.CI !== 'true')(
         expect(global).toContain('call.started');
         expect(global).toContain('call.ended');
       },
-      40_000,
+      120_000,
     );
   },
 );
