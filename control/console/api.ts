@@ -3,6 +3,7 @@
  * storage as a Bearer token. Failures become {@link ApiFailure}s carrying the API's own message
  * and field details; a 401 signs the console out with that message.
  */
+import { SseParser } from '../../core/wire/sse.ts';
 
 const KEY_ITEM = 'sipai.console.apiKey';
 
@@ -117,56 +118,20 @@ export interface StreamHandlers {
   down(failure: ApiFailure, retryInMs: number | null): void;
 }
 
+/** An event's data as the API sends it (one line of JSON), or its text if it is not JSON. */
+function jsonOrText(data: string): unknown {
+  try {
+    return JSON.parse(data);
+  } catch {
+    return data;
+  }
+}
+
 /** Waits before reconnecting: one second, doubling to thirty. */
 const RETRY_MIN_MS = 1_000;
 const RETRY_MAX_MS = 30_000;
 /** Nothing at all for this long (the API's heartbeat comes every 15 s): the stream is taken as dead. */
 const SILENT_MS = 45_000;
-
-/** Parses server-sent events out of text as it arrives, whatever its chunking. */
-class EventParser {
-  private buffer = '';
-  private name = 'message';
-  private id: string | null = null;
-  private data: string[] = [];
-
-  constructor(private readonly emit: (event: StreamEvent) => void) {}
-
-  push(text: string): void {
-    this.buffer += text;
-    for (let nl = this.buffer.search(/[\r\n]/); nl >= 0; nl = this.buffer.search(/[\r\n]/)) {
-      // A CR at the end may be half of a CRLF still to come.
-      if (this.buffer[nl] === '\r' && nl === this.buffer.length - 1) break;
-      const line = this.buffer.slice(0, nl);
-      this.buffer = this.buffer.slice(this.buffer.startsWith('\r\n', nl) ? nl + 2 : nl + 1);
-      this.line(line);
-    }
-  }
-
-  private line(line: string): void {
-    if (line === '') {
-      if (this.data.length > 0) {
-        let data: unknown = null;
-        try {
-          data = JSON.parse(this.data.join('\n'));
-        } catch {
-          data = this.data.join('\n');
-        }
-        this.emit({ event: this.name, data, id: this.id });
-      }
-      this.name = 'message';
-      this.data = [];
-      return;
-    }
-    if (line.startsWith(':')) return;
-    const colon = line.indexOf(':');
-    const field = colon < 0 ? line : line.slice(0, colon);
-    const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-    if (field === 'event') this.name = value;
-    else if (field === 'data') this.data.push(value);
-    else if (field === 'id') this.id = value;
-  }
-}
 
 /**
  * Reads `GET /v1<path>` as server-sent events for as long as `active()` says, with `fetch()` and
@@ -246,18 +211,17 @@ export function eventStream(
     const openedAt = Date.now();
     handlers.open(opened);
     opened = true;
-    const parser = new EventParser((event) => {
-      if (!closed) handlers.event(event);
-    });
+    const parser = new SseParser();
     const reader = res.body.getReader();
-    const decoder = new TextDecoder();
     try {
       for (;;) {
         const { value, done } = await reader.read();
         if (done || closed) break;
         if (!active()) return close();
         quiet();
-        parser.push(decoder.decode(value, { stream: true }));
+        for (const { event, data, id } of parser.push(value)) {
+          if (!closed) handlers.event({ event, data: jsonOrText(data), id });
+        }
       }
     } catch {
       // Cut, or aborted: closed, or silent for too long.

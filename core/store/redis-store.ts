@@ -234,11 +234,13 @@ export class RedisStore implements Store {
           resolve(value);
         },
         (err: unknown) => {
-          if (!(unavailable(err) instanceof StoreUnavailableError)) this.lastReplyAt = performance.now();
+          const failure = unavailable(err);
+          // An error reply is still a reply: the connection is alive.
+          if (!(failure instanceof StoreUnavailableError)) this.lastReplyAt = performance.now();
           if (settled) return;
           settled = true;
           clearTimeout(timer);
-          reject(unavailable(err));
+          reject(failure);
         },
       );
     });

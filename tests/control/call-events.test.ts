@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CALL_CHANGES_CHANNEL } from '../../control/modules/calls/changes.ts';
 import { createLogger } from '../../core/observability/index.ts';
 import { startHttpServer } from '../../core/server/index.ts';
+import { SseParser } from '../../core/wire/sse.ts';
 import {
   type Platform,
   reportJambonzStatus,
@@ -63,7 +64,7 @@ async function openStream(
     signal: abort.signal,
   });
   const events: SseEvent[] = [];
-  let comments = 0;
+  const parser = new SseParser();
   let done = false;
   const client: SseClient = {
     status: res.status,
@@ -71,7 +72,7 @@ async function openStream(
     body: null,
     events,
     get comments() {
-      return comments;
+      return parser.comments;
     },
     ended: Promise.resolve(),
     isEnded: () => done,
@@ -84,34 +85,13 @@ async function openStream(
     return client;
   }
   const reader = res.body!.getReader();
-  const decoder = new TextDecoder();
   client.ended = (async () => {
-    let buffer = '';
-    let event = { name: 'message', id: null as string | null, data: [] as string[] };
     try {
       for (;;) {
         const { value, done: finished } = await reader.read();
         if (finished) break;
-        buffer += decoder.decode(value, { stream: true });
-        let newline = buffer.search(/\r?\n/);
-        while (newline >= 0) {
-          const line = buffer.slice(0, newline);
-          buffer = buffer.slice(buffer[newline] === '\r' ? newline + 2 : newline + 1);
-          newline = buffer.search(/\r?\n/);
-          if (line === '') {
-            if (event.data.length > 0)
-              events.push({ event: event.name, id: event.id, data: JSON.parse(event.data.join('\n')) });
-            event = { name: 'message', id: null, data: [] };
-          } else if (line.startsWith(':')) comments++;
-          else {
-            const colon = line.indexOf(':');
-            const field = colon < 0 ? line : line.slice(0, colon);
-            const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-            if (field === 'event') event.name = value;
-            else if (field === 'data') event.data.push(value);
-            else if (field === 'id') event.id = value;
-          }
-        }
+        for (const e of parser.push(value))
+          events.push({ event: e.event, id: e.id, data: JSON.parse(e.data) });
       }
     } catch {
       // Aborted by `close()`.

@@ -1,3 +1,4 @@
+import { SseParser } from '../../../wire/sse.ts';
 import type { ProviderChoice } from '../../config.ts';
 import type { ProviderEnv } from '../../registry.ts';
 import {
@@ -225,46 +226,6 @@ export function option<T extends 'string' | 'number'>(
   return v as T extends 'string' ? string : number;
 }
 
-// ---------------------------------------------------------------- server-sent events
-
-/**
- * Incremental `text/event-stream` parsing: bytes in, the `data` of each complete event out
- * (multi-line data joined with `\n`; comments and other fields ignored; CRLF or LF).
- */
-export class SseParser {
-  private readonly decoder = new TextDecoder();
-  private buffer = '';
-  private data: string[] = [];
-
-  push(bytes: Uint8Array): string[] {
-    this.buffer += this.decoder.decode(bytes, { stream: true });
-    return this.drain();
-  }
-
-  /** The end of the stream: an event left without its blank line still counts. */
-  end(): string[] {
-    this.buffer += `${this.decoder.decode()}\n\n`;
-    return this.drain();
-  }
-
-  private drain(): string[] {
-    const out: string[] = [];
-    for (;;) {
-      const nl = this.buffer.indexOf('\n');
-      if (nl < 0) break;
-      const line = this.buffer.slice(0, nl).replace(/\r$/, '');
-      this.buffer = this.buffer.slice(nl + 1);
-      if (line === '') {
-        if (this.data.length > 0) out.push(this.data.join('\n'));
-        this.data = [];
-      } else if (line.startsWith('data:')) {
-        this.data.push(line.slice(line[5] === ' ' ? 6 : 5));
-      }
-    }
-    return out;
-  }
-}
-
 // ---------------------------------------------------------------- the language model
 
 export interface OpenAiChatOptions {
@@ -418,7 +379,7 @@ export class OpenAiChat implements LanguageModel {
       firstByteTimeoutMs: this.opts.firstByteTimeoutMs ?? DEFAULT_FIRST_BYTE_TIMEOUT_MS,
       idleTimeoutMs: this.opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
     })) {
-      for (const data of sse.push(bytes)) {
+      for (const { data } of sse.push(bytes)) {
         for (const chunk of handle(data)) {
           if (signal.aborted) return;
           yield chunk;
@@ -429,7 +390,7 @@ export class OpenAiChat implements LanguageModel {
     }
     if (signal.aborted) return;
     if (!done) {
-      for (const data of sse.end()) for (const chunk of handle(data)) yield chunk;
+      for (const { data } of sse.end()) for (const chunk of handle(data)) yield chunk;
     }
     if (!done && !finished) {
       throw new ProviderError(

@@ -5,7 +5,6 @@ import {
   createOpenAiChat,
   createOpenAiCompatibleChat,
   OpenAiChat,
-  SseParser,
 } from '../../../../core/agent/providers/llm/openai.ts';
 import {
   createOpenAiTts,
@@ -21,6 +20,7 @@ import {
   type ToolSpec,
 } from '../../../../core/agent/providers/types.ts';
 import { ProviderRegistry, UnavailableError } from '../../../../core/agent/registry.ts';
+import { SseParser } from '../../../../core/wire/sse.ts';
 import { type FakeOpenAi, rampPcm, startFakeOpenAi } from '../../../fakes/openai.ts';
 
 /*
@@ -113,7 +113,7 @@ describe('the fake against the vendor fixtures', () => {
     });
     expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
     const sse = new SseParser();
-    return [...sse.push(new Uint8Array(await res.arrayBuffer())), ...sse.end()];
+    return [...sse.push(new Uint8Array(await res.arrayBuffer())), ...sse.end()].map((e) => e.data);
   }
 
   it('streams chunks shaped like the documented chat.completion.chunk events', async () => {
