@@ -34,17 +34,30 @@ export interface FrameClockOptions {
   timers?: FrameTimers;
   /** A throwing listener never stops the clock or the other sessions; its error lands here. */
   onError?: (error: unknown) => void;
+  /** How late past its due time an armed tick is taken for lost by {@link FrameClock.poke} (default 200 ms). */
+  overdueMs?: number;
 }
 
 /**
  * Ticks every `frameMs` on a fixed grid: frame n is due at start + n·frameMs, so timer jitter
  * never accumulates into drift. The timer runs only while someone listens.
+ *
+ * Inbound audio pokes the clock ({@link FrameClock.poke}). Under full CPU load Bun 1.4.5 has
+ * left timers armed before some moment unfired for about ten seconds (setTimeout, setInterval
+ * and `Bun.sleep` alike, not cleared, while timers armed afterwards fired), so every session on
+ * the node stopped sending audio whenever its own caller was silent. A poke that finds the tick
+ * long overdue ticks at once and arms a fresh timer; the old one, should it fire after all, is
+ * ignored.
  */
 export class FrameClock {
   readonly frameMs: number;
   readonly maxCatchUpFrames: number;
   /** Frames dropped by the catch-up bound since construction. */
   skippedFrames = 0;
+  /** Tick timers a poke found overdue by more than `overdueMs` and replaced, since construction. */
+  replacedTimers = 0;
+  /** How late past its due time an armed tick is replaced by a poke. */
+  readonly overdueMs: number;
   private readonly now: () => number;
   private readonly onError: (error: unknown) => void;
   private readonly listeners = new Set<FrameListener>();
@@ -52,7 +65,10 @@ export class FrameClock {
   private timer: unknown = null;
   private startMs = 0;
   private nextFrame = 1;
-  private readonly fire = (): void => this.onTimer();
+  /** Bumped whenever a tick timer is armed or abandoned: a stale timer's fire is ignored. */
+  private generation = 0;
+  /** When the armed tick timer is due. */
+  private tickDueMs = 0;
 
   constructor(options: FrameClockOptions = {}) {
     this.frameMs = options.frameMs ?? 20;
@@ -61,6 +77,7 @@ export class FrameClock {
     if (!(this.maxCatchUpFrames >= 1)) throw new RangeError('maxCatchUpFrames must be at least 1');
     this.now = options.now ?? (() => performance.now());
     this.timers = options.timers ?? globalTimers;
+    this.overdueMs = options.overdueMs ?? 200;
     this.onError = options.onError ?? ((error) => console.error('frame clock listener failed', error));
   }
 
@@ -78,6 +95,17 @@ export class FrameClock {
     };
   }
 
+  /**
+   * Called as inbound audio arrives (one comparison): if the armed tick is more than `overdueMs`
+   * past due, the runtime has not fired it; tick now and arm a fresh timer.
+   */
+  poke(): void {
+    if (this.timer === null || this.now() - this.tickDueMs <= this.overdueMs) return;
+    this.replacedTimers++;
+    this.generation++; // the abandoned timer's fire, should it come, does nothing
+    this.onTimer();
+  }
+
   /** Whether the timer is armed (true exactly while there are listeners). */
   get running(): boolean {
     return this.timer !== null;
@@ -90,11 +118,17 @@ export class FrameClock {
   private stop(): void {
     if (this.timer !== null) this.timers.clearTimeout(this.timer);
     this.timer = null;
+    this.generation++;
   }
 
   private schedule(): void {
-    const delayMs = this.startMs + this.nextFrame * this.frameMs - this.now();
-    this.timer = this.timers.setTimeout(this.fire, Math.max(1, Math.ceil(delayMs)));
+    const now = this.now();
+    const delayMs = Math.max(1, Math.ceil(this.startMs + this.nextFrame * this.frameMs - now));
+    const generation = ++this.generation;
+    this.tickDueMs = now + delayMs;
+    this.timer = this.timers.setTimeout(() => {
+      if (generation === this.generation) this.onTimer();
+    }, delayMs);
   }
 
   private onTimer(): void {

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
+import { sharedFrameClock } from '../audio/index.ts';
 import { registry } from '../observability/metrics.ts';
 import type { WireProtocol } from '../wire/frames.ts';
 
@@ -149,3 +150,9 @@ export const frameProcessingSeconds = new Histogram({
   registers: [registry],
 });
 export const FRAME_SAMPLE_EVERY = 16;
+collectedCounter(
+  'sipai_frame_clock_timers_replaced_total',
+  'Outbound-audio clock ticks found more than 200 ms overdue by inbound traffic and re-armed (the runtime had not fired the timer; see core/audio/frame-clock.ts).',
+  [],
+  [{ labels: {}, read: () => sharedFrameClock().replacedTimers }],
+);

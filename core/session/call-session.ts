@@ -366,7 +366,9 @@ export class CallSession {
         return;
       }
     }
-    // Outbound audio due about now rides along with this inbound frame (see Playout.pump).
+    // Outbound audio due about now rides along with this inbound frame (see Playout.pump), and
+    // the node's clock learns whether its tick is long overdue (see FrameClock.poke).
+    this.opts.clock.poke();
     if (this.playout.playing)
       this.playout.pump(this.opts.monotonicNow?.() ?? performance.now(), INBOUND_PUMP_EARLY_MS);
     if (event === 'speech_end') {

@@ -58,6 +58,7 @@ function harness(
       listeners.add(fn);
       return () => listeners.delete(fn);
     },
+    poke() {}, // this clock never loses a tick
   } as unknown as FrameClock;
   const timers: { at: number; fn: () => void; id: number }[] = [];
   let timerId = 0;

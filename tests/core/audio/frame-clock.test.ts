@@ -15,6 +15,7 @@ function manualTime(o: { lateMs?: number } = {}) {
   let nextId = 1;
   let armed = 0;
   const pending = new Map<number, { atMs: number; fire: () => void }>();
+  const cleared: number[] = [];
   return {
     now: () => nowMs,
     /** Timers armed so far. */
@@ -29,8 +30,19 @@ function manualTime(o: { lateMs?: number } = {}) {
         return id;
       },
       clearTimeout(handle: unknown) {
+        cleared.push(handle as number);
         pending.delete(handle as number);
       },
+    },
+    /** Ids handed to clearTimeout, in order. */
+    cleared: () => cleared,
+    /** The runtime keeps the armed timer due soonest and never fires it; returns its fire. */
+    loseNext(): () => void {
+      let soonest: [number, { atMs: number; fire: () => void }] | undefined;
+      for (const entry of pending) if (!soonest || entry[1].atMs < soonest[1].atMs) soonest = entry;
+      if (!soonest) throw new Error('no timer armed');
+      pending.delete(soonest[0]);
+      return soonest[1].fire;
     },
     /** Lets `ms` pass, firing every timer that falls due, in order, at its time. */
     advance(ms: number) {
@@ -169,6 +181,46 @@ describe('FrameClock', () => {
     const after = frames.slice(3);
     expect(after).toEqual(after.map((_, i) => resumed.frame + i));
     for (const t of ticks) expect(t.deadlineMs - ticks[0]!.deadlineMs).toBe((t.frame - 1) * 20);
+  });
+
+  it('replaces a tick timer the runtime never fired when inbound traffic pokes it, keeping its grid', () => {
+    const time = manualTime();
+    const clock = new FrameClock({ now: time.now, timers: time.timers });
+    const { ticks, listener } = recorder(time.now);
+    const stop = clock.subscribe(listener);
+    time.advance(50); // frames 1 and 2
+    const lostFire = time.loseNext(); // frame 3's timer (due at 60 ms): armed, never fired
+    time.advance(100);
+    clock.poke(); // 150 ms: 90 ms overdue, which a loaded loop may be
+    expect(ticks.length).toBe(2);
+    time.advance(120);
+    clock.poke(); // 270 ms: 210 ms overdue: lost
+    expect(clock.replacedTimers).toBe(1);
+    // Frames 11-13 are due, delivered back to back (the catch-up bound); 3-10 were skipped.
+    expect(ticks.map((t) => t.frame)).toEqual([1, 2, 11, 12, 13]);
+    expect(clock.skippedFrames).toBe(8);
+    time.advance(100);
+    expect(ticks.map((t) => t.frame).slice(5)).toEqual([14, 15, 16, 17, 18]);
+    for (const t of ticks) expect(t.deadlineMs).toBe(ticks[0]!.deadlineMs + (t.frame - 1) * 20);
+    // The abandoned timer fires after all: no extra tick.
+    lostFire();
+    expect(ticks.length).toBe(10);
+    clock.poke(); // the fresh timer is on time: nothing to do
+    expect(clock.replacedTimers).toBe(1);
+    stop();
+    expect(time.pending()).toBe(0);
+  });
+
+  it('leaves a stopped clock alone when poked', () => {
+    const time = manualTime();
+    const clock = new FrameClock({ now: time.now, timers: time.timers });
+    const { ticks, listener } = recorder(time.now);
+    clock.subscribe(listener)();
+    time.advance(1000);
+    clock.poke();
+    expect(clock.running).toBe(false);
+    expect(ticks).toEqual([]);
+    expect(clock.replacedTimers).toBe(0);
   });
 
   it('keeps ticking other listeners when one throws', () => {
