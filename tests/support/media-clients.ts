@@ -358,6 +358,32 @@ export async function streamRealtime(client: MediaClient, pcm: Int16Array): Prom
   }
 }
 
+/**
+ * Sends silence in 20 ms frames, as a caller's open microphone does, until `cond` holds; throws
+ * (with `diagnose`'s account) if it has not after `timeoutMs`. The bound only fails a hang.
+ */
+export async function streamSilenceUntil(
+  client: MediaClient,
+  cond: () => boolean,
+  timeoutMs: number,
+  what: string,
+  diagnose?: () => Promise<string>,
+): Promise<void> {
+  const frame = new Int16Array((client.sampleRate * 20) / 1000);
+  const started = performance.now();
+  let due = started;
+  while (!cond()) {
+    if (performance.now() - started > timeoutMs) {
+      throw new Error(`timed out waiting for ${what}${diagnose ? `\n${await diagnose()}` : ''}`);
+    }
+    client.sendAudio(frame);
+    due += 20;
+    // Behind by more than two frames (a starved machine): carry on from now rather than burst.
+    if (due < performance.now() - 40) due = performance.now();
+    await Bun.sleep(Math.max(1, Math.ceil(due - performance.now())));
+  }
+}
+
 /** The `call.started` event a native client hears first: the id the server gave its call. */
 function callStartedEvent(msg: unknown): { callId: string; clientCallId: string } | null {
   const m = msg as { t?: string; name?: string; data?: { callId?: unknown; clientCallId?: unknown } };
