@@ -97,7 +97,8 @@ export class FrameClock {
 
   /**
    * Called as inbound audio arrives (one comparison): if the armed tick is more than `overdueMs`
-   * past due, the runtime has not fired it; tick now and arm a fresh timer.
+   * past due (the runtime left it unfired, or the event loop is that far behind), tick now and
+   * arm a fresh timer.
    */
   poke(): void {
     if (this.timer === null || this.now() - this.tickDueMs <= this.overdueMs) return;

@@ -152,7 +152,7 @@ export const frameProcessingSeconds = new Histogram({
 export const FRAME_SAMPLE_EVERY = 16;
 collectedCounter(
   'sipai_frame_clock_timers_replaced_total',
-  'Outbound-audio clock ticks found more than 200 ms overdue by inbound traffic and re-armed (the runtime had not fired the timer; see core/audio/frame-clock.ts).',
+  'Outbound-audio clock ticks that inbound traffic found more than 200 ms overdue and re-armed: a timer the runtime left unfired, or an event loop that far behind (core/audio/frame-clock.ts).',
   [],
   [{ labels: {}, read: () => sharedFrameClock().replacedTimers }],
 );
