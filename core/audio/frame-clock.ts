@@ -43,7 +43,7 @@ export interface FrameClockOptions {
  * never accumulates into drift. The timer runs only while someone listens.
  *
  * Inbound audio pokes the clock ({@link FrameClock.poke}). Under full CPU load Bun 1.4.5 has
- * left timers armed before some moment unfired for about ten seconds (setTimeout, setInterval
+ * left timers armed before some moment unfired for ten seconds and more (setTimeout, setInterval
  * and `Bun.sleep` alike, not cleared, while timers armed afterwards fired), so every session on
  * the node stopped sending audio whenever its own caller was silent. A poke that finds the tick
  * long overdue ticks at once and arms a fresh timer; the old one, should it fire after all, is
