@@ -115,6 +115,8 @@ const targets: Target[] = [
             TELEPHONY_GLOBAL_MAX_CONCURRENCY: String(CALLS * 2),
             LOG_LEVEL: 'warn',
             SESSION_IDLE_TIMEOUT_SEC: '120',
+            // Every caller comes from 127.0.0.1: let a whole batch be mid-setup at once.
+            WS_MAX_PENDING_PER_ADDRESS: '100000',
           },
           stdout: 'ignore',
           stderr: 'inherit',
